@@ -1,0 +1,73 @@
+"""chainrule: a small autograd framework on numpy.
+
+A :class:`Value` (scalar) or :class:`Tensor` (array) records the operations
+applied to it; ``backward()`` walks that graph in reverse and fills in
+``.grad``.  Both share one engine (:mod:`chainrule.engine`) and one table of
+derivative rules (:mod:`chainrule.rules`).
+
+>>> import chainrule as cr
+>>> x = cr.Value(0.5, name="x")
+>>> y = (x * x).sigmoid()
+>>> y.backward()
+>>> round(x.grad, 6)
+0.246134
+"""
+
+from .engine import Node, enable_grad, grad, is_grad_enabled, no_grad
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+from .rules import OPS, Op
+from .tensor import (
+    Tensor,
+    cat,
+    clip,
+    concatenate,
+    exp,
+    log,
+    log_softmax,
+    logsumexp,
+    maximum,
+    minimum,
+    relu,
+    sigmoid,
+    softmax,
+    sqrt,
+    stack,
+    tanh,
+    tensor,
+    where,
+)
+from .value import Value
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "OPS",
+    "GradcheckError",
+    "Node",
+    "Op",
+    "Tensor",
+    "Value",
+    "cat",
+    "clip",
+    "concatenate",
+    "enable_grad",
+    "exp",
+    "grad",
+    "gradcheck",
+    "gradgradcheck",
+    "is_grad_enabled",
+    "log",
+    "log_softmax",
+    "logsumexp",
+    "maximum",
+    "minimum",
+    "no_grad",
+    "relu",
+    "sigmoid",
+    "softmax",
+    "sqrt",
+    "stack",
+    "tanh",
+    "tensor",
+    "where",
+]

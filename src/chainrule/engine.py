@@ -1,0 +1,452 @@
+"""The autodiff engine: one graph node type and one backward traversal.
+
+Every differentiable quantity in chainrule, a scalar :class:`~chainrule.Value`
+or an array :class:`~chainrule.Tensor`, is a :class:`Node`.  When an operation
+runs on nodes that require grad, its result records three things:
+
+* ``_op``: the :class:`~chainrule.rules.Op` that made it (name and derivative
+  rules, from the table in :mod:`chainrule.rules`);
+* ``_parents``: the operands, *in order*, as a tuple.  Operands that are nodes
+  are graph edges; plain numbers and arrays sit there too, as constants;
+* ``_ctx``: the op's non-tensor arguments (an axis, a shape, an index), or None.
+
+Nothing else is stored: no closure, no reference from a parent to its child.
+The graph therefore has no reference cycles and is freed by reference counting
+as soon as its output is dropped.
+
+``backward`` sorts the graph topologically with an explicit stack (no
+recursion, so a chain of a million ops is fine), then walks it from the output
+to the leaves.  At each node it asks the op's rule for the vector-Jacobian
+product of each input that requires grad, sums those over the paths that meet
+at a node, and reduces broadcast gradients back to the input's shape with
+:func:`~chainrule.rules.unbroadcast`.
+
+Gradient semantics
+------------------
+* A pass keeps the gradients that flow through it apart from the stored
+  ``.grad`` of each node, and adds them to ``.grad`` at the end.  Calling
+  ``backward()`` twice therefore stores exactly two copies of every gradient
+  (leaves and intermediates alike), as PyTorch does with ``retain_graph=True``.
+* Every node that requires grad keeps its ``.grad`` after backward, not only
+  the leaves, and the graph stays in place so it can be drawn or explained.
+* With ``create_graph=True`` the rules run on nodes instead of raw arrays, so
+  the gradients are themselves nodes of a new graph and can be differentiated
+  again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from functools import wraps
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .rules import Op
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _GradMode:
+    """Process-wide switch for graph recording (see :class:`no_grad`)."""
+
+    enabled: bool = True
+
+
+GRAD_MODE = _GradMode()
+
+
+class no_grad:
+    """Context manager and decorator that turns graph recording off.
+
+    Inside it, operations compute their values but record nothing, so results
+    never require grad.  Nested uses restore the state they found on exit.
+
+    >>> import chainrule as cr
+    >>> w = cr.Tensor([1.0, 2.0], requires_grad=True)
+    >>> with cr.no_grad():
+    ...     y = w * 2
+    >>> y.requires_grad
+    False
+    """
+
+    _target = False
+
+    def __enter__(self) -> None:
+        self._prev = GRAD_MODE.enabled
+        GRAD_MODE.enabled = self._target
+
+    def __exit__(self, *exc: object) -> None:
+        GRAD_MODE.enabled = self._prev
+
+    def __call__(self, fn: F) -> F:
+        target = self._target
+
+        @wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            prev = GRAD_MODE.enabled
+            GRAD_MODE.enabled = target
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                GRAD_MODE.enabled = prev
+
+        return wrapper  # type: ignore[return-value]
+
+
+class enable_grad(no_grad):
+    """Context manager and decorator that turns graph recording back on."""
+
+    _target = True
+
+
+def is_grad_enabled() -> bool:
+    """Whether operations currently record a graph."""
+    return GRAD_MODE.enabled
+
+
+class Node:
+    """A value in a computation graph; the common base of Value and Tensor.
+
+    Attributes:
+        data: the value (a Python float for Value, a numpy array for Tensor).
+        grad: the accumulated gradient of the last outputs backpropagated,
+            same type and shape as ``data``; None until a backward reaches it.
+        requires_grad: whether gradients flow to this node.
+        name: a label used in pictures and explanations.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_ctx",
+        "_op",
+        "_parents",
+        "_scope",
+        "data",
+        "grad",
+        "name",
+        "requires_grad",
+    )
+
+    data: Any
+    grad: Any
+    requires_grad: bool
+    name: str | None
+    _op: Op | None
+    _parents: tuple[Any, ...]
+    _ctx: Any
+
+    __hash__ = object.__hash__
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for nodes made by the user rather than by an operation."""
+        return self._op is None
+
+    @property
+    def op(self) -> str | None:
+        """Name of the operation that made this node (None for a leaf)."""
+        return None if self._op is None else self._op.name
+
+    @property
+    def parents(self) -> tuple[Node, ...]:
+        """The operand nodes, in order (constants are left out)."""
+        return tuple(p for p in self._parents if isinstance(p, Node))
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of ``data`` (``()`` for a scalar)."""
+        return np.shape(self.data)
+
+    def zero_grad(self) -> None:
+        """Forget the stored gradient (sets ``.grad`` to None)."""
+        self.grad = None
+
+    def backward(self, gradient: Any = None, create_graph: bool = False) -> None:
+        """Backpropagate from this node, adding gradients into ``.grad``.
+
+        Args:
+            gradient: d(something)/d(self), same shape as ``self``. May be
+                omitted only for a single-element output, where it is 1.
+            create_graph: record the backward pass itself so that the stored
+                gradients are nodes that can be differentiated again.
+
+        Every node on the graph that requires grad gets ``.grad`` (leaves and
+        intermediates).  A second call adds one more copy of each gradient.
+        """
+        seed = _seed(self, gradient, "backward", create_graph)
+        run_backward([self], [seed], create_graph=create_graph, store=True)
+
+    # Subclasses convert raw arrays / floats to their own node type.
+    @classmethod
+    def _wrap_grad(cls, g: Any) -> Node:
+        raise NotImplementedError
+
+
+def _seed(node: Node, gradient: Any, where: str, create_graph: bool = False) -> Any:
+    """Check and normalise the gradient that starts a backward pass."""
+    if not isinstance(node, Node):
+        raise TypeError(f"{where}: expected a Value or Tensor output, got {type(node).__name__}")
+    if not node.requires_grad:
+        raise RuntimeError(
+            f"{where}: {_describe(node)} does not require grad, so there is no "
+            "graph to backpropagate through (did every input have requires_grad=False, "
+            "or was it computed under no_grad?)"
+        )
+    if isinstance(gradient, Node):
+        if create_graph:
+            if gradient.shape != node.shape:
+                raise ValueError(
+                    f"{where}: gradient has shape {gradient.shape} but the output "
+                    f"{_describe(node)} has shape {node.shape}; they must match"
+                )
+            return gradient
+        gradient = gradient.data
+    data = node.data
+    g: Any
+    if isinstance(data, np.ndarray):
+        if gradient is None:
+            if data.size != 1:
+                raise RuntimeError(
+                    f"{where}: the output {_describe(node)} has shape {data.shape}; "
+                    "a gradient is needed for a non-scalar output (pass gradient= "
+                    "of the same shape, or reduce the output, e.g. with .sum())"
+                )
+            g = np.ones_like(data)
+        else:
+            g = np.asarray(gradient)
+            if g.shape != data.shape:
+                raise ValueError(
+                    f"{where}: gradient has shape {g.shape} but the output "
+                    f"{_describe(node)} has shape {data.shape}; they must match"
+                )
+            if g.dtype.kind not in "fiu":
+                raise TypeError(f"{where}: gradient must be real numbers, got dtype {g.dtype}")
+            g = g.astype(data.dtype)
+    elif gradient is None:  # a scalar Value
+        g = 1.0
+    else:
+        try:
+            g = float(gradient)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"{where}: gradient for the Value output {_describe(node)} must be a number, "
+                f"got {type(gradient).__name__}"
+            ) from None
+    return type(node)._wrap_grad(g) if create_graph else g
+
+
+def _describe(node: Node) -> str:
+    label = node.name or (node.op and f"<{node.op}>") or "leaf"
+    kind = type(node).__name__
+    return f"{kind} {label!s}"
+
+
+def toposort(roots: Sequence[Node]) -> list[Node]:
+    """Nodes that require grad and are reachable from ``roots``, parents first.
+
+    An iterative depth-first search: each node is expanded once, its parents
+    are visited in operand order, and it is emitted after all of them, so the
+    order is deterministic and never recurses.
+    """
+    order: list[Node] = []
+    seen: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(r, False) for r in reversed(roots)]
+    push = stack.append
+    pop = stack.pop
+    emit = order.append
+    mark = seen.add
+    while stack:
+        node, expanded = pop()
+        if expanded:
+            emit(node)
+            continue
+        key = id(node)
+        if key in seen:
+            continue
+        mark(key)
+        push((node, True))
+        parents = node._parents
+        # Reversed, so the first operand is expanded first.
+        for i in range(len(parents) - 1, -1, -1):
+            p = parents[i]
+            if isinstance(p, Node) and p.requires_grad and id(p) not in seen:
+                push((p, False))
+    return order
+
+
+def run_backward(
+    roots: Sequence[Node],
+    seeds: Sequence[Any],
+    *,
+    create_graph: bool = False,
+    store: bool = True,
+    wanted: Sequence[Node] | None = None,
+) -> dict[int, Any]:
+    """Backpropagate ``seeds`` from ``roots`` through the recorded graph.
+
+    Args:
+        roots: output nodes.
+        seeds: d(objective)/d(root) for each root (raw, or nodes when
+            ``create_graph`` is true).
+        create_graph: run the derivative rules on nodes, recording a graph.
+        store: add each node's gradient into its ``.grad``.
+        wanted: if given, the nodes whose gradients the caller wants back.
+
+    Returns:
+        A dict from ``id(node)`` to that node's gradient in this pass, for the
+        ``wanted`` nodes (empty when ``wanted`` is None).
+    """
+    from .rules import unbroadcast
+
+    order = toposort(roots)
+    grads: dict[int, Any] = {}
+    for root, seed in zip(roots, seeds):
+        k = id(root)
+        grads[k] = seed if k not in grads else grads[k] + seed
+    want = {id(n) for n in wanted} if wanted is not None else set()
+    result: dict[int, Any] = {}
+
+    prev_mode = GRAD_MODE.enabled
+    GRAD_MODE.enabled = create_graph
+    try:
+        for node in reversed(order):
+            key = id(node)
+            g = grads.pop(key, None)
+            if g is None:
+                continue
+            if key in want:
+                result[key] = g
+            if store:
+                _store_grad(node, g, create_graph)
+            op = node._op
+            if op is None:
+                continue
+            parents = node._parents
+            if create_graph:
+                out: Any = node
+                args = parents
+            else:
+                out = node.data
+                args = tuple(p.data if isinstance(p, Node) else p for p in parents)
+            ctx = node._ctx
+            vjps = op.vjps
+            for i, p in enumerate(parents):
+                if not (isinstance(p, Node) and p.requires_grad):
+                    continue
+                if vjps is not None:
+                    pg = vjps[i](g, out, ctx, *args)
+                else:
+                    pg = op.vjp_at(i, g, out, ctx, *args)
+                if pg is None:
+                    continue
+                pdata = p.data
+                if isinstance(pdata, np.ndarray):
+                    pg = unbroadcast(pg, pdata.shape)
+                    if pg.dtype != pdata.dtype:
+                        pg = pg.astype(pdata.dtype)
+                pk = id(p)
+                prev = grads.get(pk)
+                grads[pk] = pg if prev is None else prev + pg
+    finally:
+        GRAD_MODE.enabled = prev_mode
+    return result
+
+
+def _store_grad(node: Node, g: Any, create_graph: bool) -> None:
+    """Add one pass's gradient into ``node.grad`` (new storage, never aliased)."""
+    if create_graph:
+        if not isinstance(g, Node):
+            g = type(node)._wrap_grad(g)
+        node.grad = g if node.grad is None else node.grad + g
+        return
+    if node.grad is None:
+        # Rules may pass one array to several inputs (add does), so keep a
+        # private copy: changing one node's .grad must not change another's.
+        node.grad = np.array(g, dtype=node.data.dtype) if isinstance(g, np.ndarray) else g
+    else:
+        node.grad = node.grad + g
+
+
+def grad(
+    outputs: Node | Sequence[Node],
+    inputs: Node | Sequence[Node],
+    grad_outputs: Any = None,
+    create_graph: bool = False,
+    allow_unused: bool = False,
+) -> tuple[Any, ...]:
+    """Gradients of ``outputs`` with respect to ``inputs``, without touching ``.grad``.
+
+    The semantics of ``torch.autograd.grad``: computes
+    ``sum_k d(outputs[k])/d(input) . grad_outputs[k]`` for every input and
+    returns them as a tuple of nodes (Tensors for Tensor inputs, Values for
+    Value inputs).  With ``create_graph=True`` the results carry a graph, so
+    they can be differentiated again.
+
+    >>> import chainrule as cr
+    >>> x = cr.Value(3.0)
+    >>> (dy,) = cr.grad(x ** 3, x, create_graph=True)
+    >>> dy.data, cr.grad(dy, x)[0].data
+    (27.0, 18.0)
+    """
+    outs = [outputs] if isinstance(outputs, Node) else list(outputs)
+    ins = [inputs] if isinstance(inputs, Node) else list(inputs)
+    if not outs:
+        raise ValueError("grad: outputs is empty")
+    if not ins:
+        raise ValueError("grad: inputs is empty")
+    for i, x in enumerate(ins):
+        if not isinstance(x, Node):
+            raise TypeError(f"grad: inputs[{i}] is a {type(x).__name__}, not a Value or Tensor")
+        if not x.requires_grad:
+            raise RuntimeError(f"grad: inputs[{i}] ({_describe(x)}) does not require grad")
+    if grad_outputs is None:
+        gos: list[Any] = [None] * len(outs)
+    elif isinstance(grad_outputs, (Node, np.ndarray, float, int)) and len(outs) == 1:
+        gos = [grad_outputs]
+    else:
+        gos = list(grad_outputs)
+        if len(gos) != len(outs):
+            raise ValueError(
+                f"grad: got {len(gos)} grad_outputs for {len(outs)} outputs; they must pair up"
+            )
+    seeds = []
+    for k, (o, go) in enumerate(zip(outs, gos)):
+        seeds.append(_seed(o, go, f"grad (outputs[{k}])", create_graph))
+    found = run_backward(outs, seeds, create_graph=create_graph, store=False, wanted=ins)
+    result: list[Any] = []
+    for i, x in enumerate(ins):
+        g = found.get(id(x))
+        if g is None:
+            if not allow_unused:
+                raise RuntimeError(
+                    f"grad: inputs[{i}] ({_describe(x)}) is not used to compute the outputs; "
+                    "pass allow_unused=True to get None for it"
+                )
+            result.append(None)
+        elif isinstance(g, Node):
+            result.append(g)
+        else:
+            result.append(type(x)._wrap_grad(g))
+    return tuple(result)
+
+
+def iter_graph(roots: Iterable[Node]) -> list[Node]:
+    """Every node reachable from ``roots`` (including ones that need no grad), parents first."""
+    order: list[Node] = []
+    seen: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(r, False) for r in reversed(list(roots))]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        for p in reversed(node._parents):
+            if isinstance(p, Node) and id(p) not in seen:
+                stack.append((p, False))
+    return order

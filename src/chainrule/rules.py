@@ -1,0 +1,582 @@
+"""The derivative table: every differentiable operation and its local derivatives.
+
+Each :class:`Op` names an operation and gives, for each input, a
+vector-Jacobian product (VJP): a function ``vjp(g, out, ctx, *inputs)`` that
+turns the gradient ``g`` of the objective with respect to the op's output into
+the gradient with respect to that input.  ``out`` is the op's result,
+``inputs`` are its operands and ``ctx`` holds its non-tensor arguments.
+
+The rules are written only with arithmetic and the small helpers below
+(``exp``, ``log``, ``sum``, ``reshape``, ...), which work on three kinds of
+operand: Python floats (for Value), numpy arrays (for Tensor), and graph nodes.
+During an ordinary backward pass the engine calls them with raw floats and
+arrays, so they cost no more than hand-written numpy.  With
+``create_graph=True`` it calls them with the nodes themselves, so the same
+rule records the graph of the gradient, which can be differentiated again.
+
+Each op also carries ``formulas``: the local derivative of its output with
+respect to each input, in words a student can read next to the maths.  The
+explanations and pictures read them from here; nowhere else in chainrule are
+derivatives written down.
+
+Broadcasting is handled once, by the engine: when a rule returns a gradient
+whose shape differs from its input's (because the input was broadcast), the
+engine applies :func:`unbroadcast`, which sums over the broadcast axes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .engine import Node
+
+Vjp = Callable[..., Any]
+
+#: Every op by name, in the order defined: the one place derivative rules live.
+OPS: dict[str, Op] = {}
+
+
+class Op:
+    """A differentiable operation.
+
+    Attributes:
+        name: short name shown in pictures (``mul``, ``sigmoid``, ``matmul``).
+        symbol: how the forward reads (``a * b``).
+        vjps: one VJP per input, or None for ops taking any number of inputs,
+            which implement :meth:`vjp_at` instead.
+        formulas: the local derivative of the output with respect to each
+            input, as text (for variadic ops, one formula for all inputs).
+        elementwise: True when output element ``k`` depends only on element
+            ``k`` of each (broadcast) input, so a local derivative is a number
+            per element.
+    """
+
+    __slots__ = ("_nvjp", "doc", "elementwise", "formulas", "name", "symbol", "vjps")
+
+    def __init__(
+        self,
+        name: str,
+        symbol: str,
+        vjps: Sequence[Vjp] | None,
+        formulas: Sequence[str],
+        doc: str,
+        *,
+        elementwise: bool = False,
+        nvjp: Vjp | None = None,
+    ) -> None:
+        self.name = name
+        self.symbol = symbol
+        self.vjps = tuple(vjps) if vjps is not None else None
+        self.formulas = tuple(formulas)
+        self.elementwise = elementwise
+        self.doc = doc
+        self._nvjp = nvjp
+        if name in OPS:
+            raise ValueError(f"op {name!r} is defined twice")
+        OPS[name] = self
+
+    def vjp_at(self, i: int, g: Any, out: Any, ctx: Any, *inputs: Any) -> Any:
+        """The VJP for input ``i`` (works for fixed and variable arity)."""
+        if self.vjps is not None:
+            return self.vjps[i](g, out, ctx, *inputs)
+        assert self._nvjp is not None
+        return self._nvjp(i, g, out, ctx, *inputs)
+
+    def formula(self, i: int) -> str:
+        """The local derivative with respect to input ``i``, as text."""
+        return self.formulas[min(i, len(self.formulas) - 1)]
+
+    def __repr__(self) -> str:
+        return f"Op({self.name!r}: {self.symbol})"
+
+
+# ---------------------------------------------------------------------------
+# Helpers that work on floats, numpy arrays and graph nodes alike.  Rules use
+# these so that one rule serves both plain backward and create_graph.
+# ---------------------------------------------------------------------------
+
+
+def shape_of(x: Any) -> tuple[int, ...]:
+    """Shape of an array or node; () for a Python number."""
+    return getattr(x, "shape", ())
+
+
+def raw(x: Any) -> Any:
+    """The plain data behind a node (used for masks, which have no gradient)."""
+    return x.data if isinstance(x, Node) else x
+
+
+def _is_node(x: Any) -> bool:
+    return isinstance(x, Node)
+
+
+def exp(x: Any) -> Any:
+    if _is_node(x):
+        return x.exp()
+    if isinstance(x, float):
+        return _float_exp(x)
+    return np.exp(x)
+
+
+def log(x: Any) -> Any:
+    if _is_node(x):
+        return x.log()
+    if isinstance(x, (float, int)):
+        return _float_log(x)
+    return np.log(x)
+
+
+def sign(x: Any) -> Any:
+    """Sign of x as plain data: a mask, never differentiated."""
+    x = raw(x)
+    if isinstance(x, float):
+        return (x > 0) - (x < 0)
+    return np.sign(x)
+
+
+def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
+    if _is_node(x):
+        return x.sum(axis=axis, keepdims=keepdims)
+    return np.sum(x, axis=axis, keepdims=keepdims)
+
+
+def reshape(x: Any, shape: tuple[int, ...]) -> Any:
+    if _is_node(x):
+        return x.reshape(shape)
+    return np.reshape(x, shape)
+
+
+def transpose(x: Any, axes: tuple[int, ...] | None) -> Any:
+    if _is_node(x):
+        return x.transpose(axes)
+    return np.transpose(x, axes)
+
+
+def broadcast_to(x: Any, shape: tuple[int, ...]) -> Any:
+    if _is_node(x):
+        return x.broadcast_to(shape)
+    return np.broadcast_to(x, shape)
+
+
+def where(cond: Any, a: Any, b: Any) -> Any:
+    if isinstance(a, Node) or isinstance(b, Node):
+        from .tensor import where as node_where
+
+        return node_where(cond, a, b)
+    return np.where(raw(cond), a, b)
+
+
+def take(x: Any, index: Any) -> Any:
+    """``x[index]``."""
+    return x[index]
+
+
+def scatter(g: Any, shape: tuple[int, ...], index: Any) -> Any:
+    """Zeros of ``shape`` with ``g`` added at ``index`` (repeated indices add up)."""
+    if _is_node(g):
+        from .tensor import _scatter
+
+        return _scatter(g, shape, index)
+    out = np.zeros(shape, dtype=g.dtype)
+    np.add.at(out, index, g)
+    return out
+
+
+def unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
+    """Sum ``g`` down to ``shape``, undoing numpy broadcasting.
+
+    Broadcasting copies an input along new leading axes and along axes of
+    length 1, so each copy's gradient must be added back together: sum over
+    the leading axes, then over the stretched axes (keeping them as length 1).
+    Returns ``g`` untouched when the shapes already match.
+    """
+    gshape = shape_of(g)
+    if gshape == shape:
+        return g
+    lead = len(gshape) - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and gshape[lead + i] != 1
+    )
+    if axes:
+        g = sum(g, axis=axes, keepdims=True)
+    return reshape(g, shape)
+
+
+def expand_reduced(g: Any, shape: tuple[int, ...], axis: Any, keepdims: bool) -> Any:
+    """Broadcast the gradient of a reduction back over the reduced axes."""
+    if not keepdims and axis is not None:
+        axes = axis if isinstance(axis, tuple) else (axis,)
+        kept = list(shape_of(g))
+        for a in sorted(ax % len(shape) for ax in axes):
+            kept.insert(a, 1)
+        g = reshape(g, tuple(kept))
+    elif not keepdims:
+        g = reshape(g, (1,) * len(shape))
+    return broadcast_to(g, shape)
+
+
+def _float_exp(x: float) -> float:
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return math.inf
+
+
+def _float_log(x: float) -> float:
+    if x > 0:
+        return math.log(x)
+    if x == 0:
+        return -math.inf
+    return math.nan
+
+
+def _count(shape: tuple[int, ...], axis: Any) -> int:
+    """How many elements a reduction over ``axis`` adds together."""
+    if axis is None:
+        return math.prod(shape)
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    return math.prod(shape[a] for a in axes)
+
+
+def _mT(x: Any) -> Any:
+    """Swap the last two axes."""
+    n = len(shape_of(x))
+    axes = tuple(range(n - 2)) + (n - 1, n - 2)
+    return transpose(x, axes)
+
+
+def _matmul_vjp_a(g: Any, out: Any, ctx: Any, a: Any, b: Any) -> Any:
+    sa, sb = shape_of(a), shape_of(b)
+    if len(sb) == 1:  # (..., k) @ (k,) -> (...): the gradient is g[..., None] * b
+        return reshape(g, shape_of(g) + (1,)) * b
+    if len(sa) == 1:  # (k,) @ (..., k, n) -> (..., n): treat a as a (1, k) row
+        gs = shape_of(g)
+        ga = reshape(g, gs[:-1] + (1, gs[-1])) @ _mT(b)
+        return reshape(unbroadcast(ga, (1, sa[0])), sa)
+    return g @ _mT(b)
+
+
+def _matmul_vjp_b(g: Any, out: Any, ctx: Any, a: Any, b: Any) -> Any:
+    sa, sb = shape_of(a), shape_of(b)
+    if len(sb) == 1:
+        if len(sa) == 1:  # a dot product
+            return g * a
+        # (..., m, k) @ (k,) -> (..., m): sum over rows of g[..., None] * a
+        return unbroadcast(reshape(g, shape_of(g) + (1,)) * a, sb)
+    if len(sa) == 1:  # (k,) @ (..., k, n): the outer product a[:, None] * g[..., None, :]
+        gs = shape_of(g)
+        return reshape(a, (sa[0], 1)) * reshape(g, gs[:-1] + (1, gs[-1]))
+    return _mT(a) @ g
+
+
+def _inverse(perm: tuple[int, ...]) -> tuple[int, ...]:
+    """The permutation that undoes ``perm``."""
+    inv = [0] * len(perm)
+    for i, p in enumerate(perm):
+        inv[p] = i
+    return tuple(inv)
+
+
+def _max_vjp(g: Any, out: Any, ctx: Any, a: Any) -> Any:
+    axis, keepdims = ctx
+    shape = shape_of(a)
+    hit = raw(a) == np.asarray(expand_reduced(raw(out), shape, axis, keepdims))
+    share = hit / np.sum(hit, axis=axis, keepdims=True)  # ties split the gradient evenly
+    return expand_reduced(g, shape, axis, keepdims) * share
+
+
+def _concat_vjp(i: int, g: Any, out: Any, ctx: Any, *inputs: Any) -> Any:
+    axis, bounds = ctx
+    index = (slice(None),) * axis + (slice(bounds[i], bounds[i + 1]),)
+    return g[index]
+
+
+def _stack_vjp(i: int, g: Any, out: Any, ctx: Any, *inputs: Any) -> Any:
+    axis = ctx
+    return g[(slice(None),) * axis + (i,)]
+
+
+def _tie_share(a: Any, b: Any, wins: Any) -> Any:
+    """1 where ``wins``, 0.5 on ties: the split PyTorch uses for maximum/minimum."""
+    a, b = raw(a), raw(b)
+    return wins(a, b) + 0.5 * (a == b)
+
+
+# ---------------------------------------------------------------------------
+# The table.
+# ---------------------------------------------------------------------------
+
+ADD = Op(
+    "add",
+    "a + b",
+    (lambda g, out, ctx, a, b: g, lambda g, out, ctx, a, b: g),
+    ("1", "1"),
+    "Sum: d(a+b)/da = 1, d(a+b)/db = 1; the gradient passes through unchanged.",
+    elementwise=True,
+)
+SUB = Op(
+    "sub",
+    "a - b",
+    (lambda g, out, ctx, a, b: g, lambda g, out, ctx, a, b: -g),
+    ("1", "-1"),
+    "Difference: d(a-b)/da = 1, d(a-b)/db = -1.",
+    elementwise=True,
+)
+MUL = Op(
+    "mul",
+    "a * b",
+    (lambda g, out, ctx, a, b: g * b, lambda g, out, ctx, a, b: g * a),
+    ("b", "a"),
+    "Product: d(ab)/da = b, d(ab)/db = a; each input's gradient is scaled by the other.",
+    elementwise=True,
+)
+DIV = Op(
+    "div",
+    "a / b",
+    (lambda g, out, ctx, a, b: g / b, lambda g, out, ctx, a, b: -g * out / b),
+    ("1/b", "-a/b^2"),
+    "Quotient: d(a/b)/da = 1/b, d(a/b)/db = -a/b^2 = -(a/b)/b.",
+    elementwise=True,
+)
+NEG = Op(
+    "neg",
+    "-a",
+    (lambda g, out, ctx, a: -g,),
+    ("-1",),
+    "Negation: d(-a)/da = -1.",
+    elementwise=True,
+)
+
+
+def _pow_vjp_base(g: Any, out: Any, ctx: Any, a: Any, b: Any) -> Any:
+    if not isinstance(b, (Node, np.ndarray)) and b == 0:
+        return g * 0.0 * out  # a**0 is constant; avoid 0 * a**-1 = nan at a = 0
+    return g * b * a ** (b - 1)
+
+
+POW = Op(
+    "pow",
+    "a ** b",
+    (_pow_vjp_base, lambda g, out, ctx, a, b: g * log(a) * out),
+    ("b*a^(b-1)", "ln(a)*a^b"),
+    "Power: d(a^b)/da = b a^(b-1), d(a^b)/db = ln(a) a^b.",
+    elementwise=True,
+)
+EXP = Op(
+    "exp",
+    "exp(x)",
+    (lambda g, out, ctx, a: g * out,),
+    ("exp(x)",),
+    "Exponential: d exp(x)/dx = exp(x), the output itself.",
+    elementwise=True,
+)
+LOG = Op(
+    "log",
+    "log(x)",
+    (lambda g, out, ctx, a: g / a,),
+    ("1/x",),
+    "Natural logarithm: d ln(x)/dx = 1/x.",
+    elementwise=True,
+)
+TANH = Op(
+    "tanh",
+    "tanh(x)",
+    (lambda g, out, ctx, a: g * (1 - out * out),),
+    ("1-t^2",),
+    "Hyperbolic tangent: with t = tanh(x), dt/dx = 1 - t^2.",
+    elementwise=True,
+)
+SIGMOID = Op(
+    "sigmoid",
+    "1/(1+exp(-x))",
+    (lambda g, out, ctx, a: g * out * (1 - out),),
+    ("s(1-s)",),
+    "Logistic function: with s = 1/(1+e^-x), ds/dx = s(1-s).",
+    elementwise=True,
+)
+RELU = Op(
+    "relu",
+    "max(x, 0)",
+    (lambda g, out, ctx, a: g * (raw(a) > 0),),
+    ("1 if x>0 else 0",),
+    "Rectifier: d relu(x)/dx = 1 for x > 0, else 0 (0 at x = 0, as PyTorch).",
+    elementwise=True,
+)
+ABS = Op(
+    "abs",
+    "|x|",
+    (lambda g, out, ctx, a: g * sign(a),),
+    ("sign(x)",),
+    "Absolute value: d|x|/dx = sign(x) (0 at x = 0, as PyTorch).",
+    elementwise=True,
+)
+SQRT = Op(
+    "sqrt",
+    "sqrt(x)",
+    (lambda g, out, ctx, a: g / (2 * out),),
+    ("1/(2 sqrt(x))",),
+    "Square root: d sqrt(x)/dx = 1/(2 sqrt(x)).",
+    elementwise=True,
+)
+CLIP = Op(
+    "clip",
+    "clip(x, lo, hi)",
+    (lambda g, out, ctx, a: g * ((raw(a) >= ctx[0]) & (raw(a) <= ctx[1])),),
+    ("1 if lo<=x<=hi else 0",),
+    "Clipping: d clip(x)/dx = 1 inside [lo, hi], 0 where x was clipped.",
+    elementwise=True,
+)
+MAXIMUM = Op(
+    "maximum",
+    "maximum(a, b)",
+    (
+        lambda g, out, ctx, a, b: g * _tie_share(a, b, np.greater),
+        lambda g, out, ctx, a, b: g * _tie_share(b, a, np.greater),
+    ),
+    ("1 if a>b, 1/2 if a=b, else 0", "1 if b>a, 1/2 if a=b, else 0"),
+    "Elementwise maximum: the gradient goes to the larger input; ties split it in half.",
+    elementwise=True,
+)
+MINIMUM = Op(
+    "minimum",
+    "minimum(a, b)",
+    (
+        lambda g, out, ctx, a, b: g * _tie_share(a, b, np.less),
+        lambda g, out, ctx, a, b: g * _tie_share(b, a, np.less),
+    ),
+    ("1 if a<b, 1/2 if a=b, else 0", "1 if b<a, 1/2 if a=b, else 0"),
+    "Elementwise minimum: the gradient goes to the smaller input; ties split it in half.",
+    elementwise=True,
+)
+WHERE = Op(
+    "where",
+    "where(cond, a, b)",
+    (
+        lambda g, out, ctx, a, b: where(ctx, g, 0.0),
+        lambda g, out, ctx, a, b: where(ctx, 0.0, g),
+    ),
+    ("1 where cond else 0", "0 where cond else 1"),
+    "Selection: each output element comes from a (cond true) or b, and so does its gradient.",
+    elementwise=True,
+)
+ASTYPE = Op(
+    "astype",
+    "x as dtype",
+    (lambda g, out, ctx, a: g,),
+    ("1",),
+    "Change of float precision: the identity; the engine casts the gradient back.",
+    elementwise=True,
+)
+MATMUL = Op(
+    "matmul",
+    "a @ b",
+    (_matmul_vjp_a, _matmul_vjp_b),
+    ("b^T (row of b)", "a^T (column of a)"),
+    "Matrix product C = AB: dL/dA = dL/dC B^T, dL/dB = A^T dL/dC (batched and 1-D as numpy).",
+)
+SUM = Op(
+    "sum",
+    "sum(x, axis)",
+    (lambda g, out, ctx, a: expand_reduced(g, shape_of(a), *ctx),),
+    ("1",),
+    "Sum over axes: every summed element has derivative 1, so g is copied back over them.",
+)
+MEAN = Op(
+    "mean",
+    "mean(x, axis)",
+    (
+        lambda g, out, ctx, a: (
+            expand_reduced(g, shape_of(a), *ctx) * (1.0 / _count(shape_of(a), ctx[0]))
+        ),
+    ),
+    ("1/n",),
+    "Mean over n elements: each has derivative 1/n.",
+)
+MAX = Op(
+    "max",
+    "max(x, axis)",
+    (_max_vjp,),
+    ("1 for the maximum (shared if tied), else 0",),
+    "Maximum over axes: the gradient goes to the largest element; ties share it evenly.",
+)
+RESHAPE = Op(
+    "reshape",
+    "reshape(x, shape)",
+    (lambda g, out, ctx, a: reshape(g, shape_of(a)),),
+    ("1",),
+    "Reshape: the same numbers in another shape; the gradient is reshaped back.",
+)
+TRANSPOSE = Op(
+    "transpose",
+    "transpose(x, axes)",
+    (lambda g, out, ctx, a: transpose(g, _inverse(ctx)),),
+    ("1",),
+    "Permutation of axes: the gradient is permuted back with the inverse permutation.",
+)
+BROADCAST_TO = Op(
+    "broadcast_to",
+    "broadcast_to(x, shape)",
+    (lambda g, out, ctx, a: unbroadcast(g, shape_of(a)),),
+    ("1",),
+    "Broadcast copies: the gradients of all copies of an element add up.",
+)
+GETITEM = Op(
+    "getitem",
+    "x[index]",
+    (lambda g, out, ctx, a: scatter(g, shape_of(a), ctx),),
+    ("1 at the selected positions",),
+    "Indexing: the gradient is scattered back to the selected positions; "
+    "a position selected twice receives both gradients.",
+)
+SCATTER = Op(
+    "scatter",
+    "zeros.at[index].add(x)",
+    (lambda g, out, ctx, a: take(g, ctx[1]),),
+    ("1 at the scattered positions",),
+    "Scatter-add into zeros (the gradient of indexing): its own gradient is indexing.",
+)
+CONCATENATE = Op(
+    "concatenate",
+    "concatenate(xs, axis)",
+    None,
+    ("1 on the input's slice",),
+    "Concatenation: each input receives the slice of the gradient where it was placed.",
+    nvjp=_concat_vjp,
+)
+STACK = Op(
+    "stack",
+    "stack(xs, axis)",
+    None,
+    ("1 on the input's slice",),
+    "Stacking: each input receives its own slice of the gradient along the new axis.",
+    nvjp=_stack_vjp,
+)
+LOGSUMEXP = Op(
+    "logsumexp",
+    "log(sum(exp(x), axis))",
+    (
+        lambda g, out, ctx, a: (
+            expand_reduced(g, shape_of(a), *ctx) * exp(a - expand_reduced(out, shape_of(a), *ctx))
+        ),
+    ),
+    ("softmax(x)",),
+    "log-sum-exp: d/dx_i log(sum_j e^x_j) = e^x_i / sum_j e^x_j = softmax(x)_i.",
+)
+SOFTMAX = Op(
+    "softmax",
+    "softmax(x, axis)",
+    (lambda g, out, ctx, a: out * (g - sum(g * out, axis=ctx, keepdims=True)),),
+    ("s_i (delta_ij - s_j)",),
+    "Softmax s = e^x / sum e^x: ds_i/dx_j = s_i (delta_ij - s_j).",
+)
+LOG_SOFTMAX = Op(
+    "log_softmax",
+    "x - logsumexp(x, axis)",
+    (lambda g, out, ctx, a: g - exp(out) * sum(g, axis=ctx, keepdims=True),),
+    ("delta_ij - softmax(x)_j",),
+    "Log-softmax y = x - logsumexp(x): dy_i/dx_j = delta_ij - softmax(x)_j.",
+)

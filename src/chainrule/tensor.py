@@ -1,0 +1,722 @@
+"""Tensor: a numpy array that records the operations applied to it.
+
+Forward computations are numpy calls; derivatives come from the table in
+:mod:`chainrule.rules`, through the same engine as :class:`~chainrule.Value`.
+Every binary operation broadcasts as numpy does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import rules as R
+from .engine import GRAD_MODE, Node
+
+Axis = int | Sequence[int] | None
+
+
+class Tensor(Node):
+    """An n-dimensional array node.
+
+    Args:
+        data: anything ``numpy.array`` accepts (numbers, nested lists, arrays).
+            The data is copied.  Python floats become float64; float32 input
+            stays float32.
+        requires_grad: whether gradients flow to it; only floating-point
+            tensors can require grad.
+        dtype: a numpy dtype to convert the data to.
+        name: a label for pictures and explanations.
+
+    ``.grad`` is None until a backward pass reaches the tensor, then a numpy
+    array of the same shape and dtype as ``.data``.
+
+    >>> from chainrule import Tensor
+    >>> w = Tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True, name="W")
+    >>> x = Tensor([1.0, -1.0])
+    >>> (w @ x).sigmoid().sum().backward()
+    >>> w.grad.shape
+    (2, 2)
+    """
+
+    __slots__ = ()
+    __array_ufunc__ = None  # numpy defers to our reflected operators
+
+    def __init__(
+        self,
+        data: Any,
+        requires_grad: bool = False,
+        dtype: Any = None,
+        name: str | None = None,
+    ) -> None:
+        if isinstance(data, Tensor):
+            data = data.data
+        elif isinstance(data, Node):
+            raise TypeError(
+                f"Tensor: cannot make a Tensor from a {type(data).__name__} "
+                "(use its .data to take the number)"
+            )
+        try:
+            arr = np.array(data, dtype=dtype)
+        except (TypeError, ValueError) as e:
+            raise TypeError(
+                f"Tensor: cannot make a numeric array from {_brief(data)}: {e}"
+            ) from None
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(
+                f"Tensor: data must be real numbers or booleans, got dtype {arr.dtype} "
+                f"from {_brief(data)}"
+            )
+        self.data = arr
+        self.grad = None
+        self.name = name
+        self.requires_grad = False
+        self._op = None
+        self._parents = ()
+        self._ctx = None
+        if requires_grad:
+            self.requires_grad_(True)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set ``requires_grad`` in place (only float tensors can require grad)."""
+        if requires_grad and self.data.dtype.kind != "f":
+            raise TypeError(
+                f"requires_grad: only floating-point tensors can require grad; "
+                f"{_label(self)} has dtype {self.data.dtype} (make it with dtype=float)"
+            )
+        if not requires_grad and self._op is not None:
+            raise RuntimeError(
+                f"requires_grad: {_label(self)} was computed by {self._op.name}; only a leaf's "
+                "requires_grad can be switched off (use .detach() for a copy without graph)"
+            )
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    # -- array attributes ------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        return self.data.dtype
+
+    def numel(self) -> int:
+        """Number of elements."""
+        return int(self.data.size)
+
+    def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len: a 0-d tensor has no length")
+        return len(self.data)
+
+    def item(self) -> float:
+        """The single number inside a one-element tensor."""
+        if self.data.size != 1:
+            raise ValueError(
+                f"item: only a tensor with one element can become a Python number; "
+                f"{_label(self)} has shape {self.shape}"
+            )
+        return self.data.item()
+
+    def numpy(self) -> np.ndarray:
+        """The data as a numpy array (shared, not copied)."""
+        return self.data
+
+    def tolist(self) -> Any:
+        return self.data.tolist()
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self.data if dtype is None else self.data.astype(dtype)
+
+    def detach(self) -> Tensor:
+        """A new leaf sharing this data, with no graph and no grad."""
+        return _leaf(self.data, self.name)
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise ValueError(
+                f"bool: the truth value of a tensor of shape {self.shape} is ambiguous; "
+                "use (t).data.any() or .all()"
+            )
+        return bool(self.data)
+
+    @classmethod
+    def _wrap_grad(cls, g: Any) -> Tensor:
+        return g if isinstance(g, Tensor) else _leaf(np.asarray(g), None)
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, prefix="Tensor(", separator=", ")
+        extra = ""
+        if self.data.dtype not in (np.float64, np.int64, np.bool_):
+            extra += f", dtype={self.data.dtype}"
+        if self.requires_grad:
+            extra += ", requires_grad=True"
+        if self.name:
+            extra += f", name={self.name!r}"
+        return f"Tensor({body}{extra})"
+
+    # -- arithmetic (all broadcast like numpy) -----------------------------
+    def __add__(self, other: Any) -> Tensor:
+        return _binary(R.ADD, np.add, self, _operand(other, self, "add"))
+
+    def __radd__(self, other: Any) -> Tensor:
+        return _binary(R.ADD, np.add, _operand(other, self, "add"), self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return _binary(R.SUB, np.subtract, self, _operand(other, self, "sub"))
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return _binary(R.SUB, np.subtract, _operand(other, self, "sub"), self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return _binary(R.MUL, np.multiply, self, _operand(other, self, "mul"))
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return _binary(R.MUL, np.multiply, _operand(other, self, "mul"), self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return _binary(R.DIV, _DIVIDE, self, _operand(other, self, "div"))
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return _binary(R.DIV, _DIVIDE, _operand(other, self, "div"), self)
+
+    def __pow__(self, other: Any) -> Tensor:
+        return _binary(R.POW, _POWER, self, _operand(other, self, "pow"))
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return _binary(R.POW, _POWER, _operand(other, self, "pow"), self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return _matmul(self, _operand(other, self, "matmul"))
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return _matmul(_operand(other, self, "matmul"), self)
+
+    def __neg__(self) -> Tensor:
+        return _make(np.negative(self.data), R.NEG, (self,))
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    # -- comparisons: boolean tensors with no graph ------------------------
+    def __lt__(self, other: Any) -> Tensor:
+        return _compare(np.less, self, other, "<")
+
+    def __le__(self, other: Any) -> Tensor:
+        return _compare(np.less_equal, self, other, "<=")
+
+    def __gt__(self, other: Any) -> Tensor:
+        return _compare(np.greater, self, other, ">")
+
+    def __ge__(self, other: Any) -> Tensor:
+        return _compare(np.greater_equal, self, other, ">=")
+
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return _compare(np.equal, self, other, "==")
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return _compare(np.not_equal, self, other, "!=")
+
+    __hash__ = Node.__hash__
+
+    # -- elementwise functions ---------------------------------------------
+    def exp(self) -> Tensor:
+        return _make(np.exp(self.data), R.EXP, (self,))
+
+    def log(self) -> Tensor:
+        return _make(_LOG(self.data), R.LOG, (self,))
+
+    def tanh(self) -> Tensor:
+        return _make(np.tanh(self.data), R.TANH, (self,))
+
+    def sigmoid(self) -> Tensor:
+        # 1/(1+e^-x) = exp(-log(1+e^-x)); logaddexp never overflows.
+        return _make(np.exp(-np.logaddexp(0.0, -self.data)), R.SIGMOID, (self,))
+
+    def relu(self) -> Tensor:
+        return _make(np.maximum(self.data, 0), R.RELU, (self,))
+
+    def abs(self) -> Tensor:
+        return _make(np.abs(self.data), R.ABS, (self,))
+
+    def sqrt(self) -> Tensor:
+        return _make(_SQRT(self.data), R.SQRT, (self,))
+
+    def clip(self, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+        """Limit values to [min, max]; the gradient is zero where clipped."""
+        lo = -np.inf if min is None else float(min)
+        hi = np.inf if max is None else float(max)
+        if lo > hi:
+            raise ValueError(f"clip: min ({lo}) is greater than max ({hi})")
+        return _make(np.clip(self.data, lo, hi), R.CLIP, (self,), (lo, hi))
+
+    def astype(self, dtype: Any) -> Tensor:
+        """The same values in another dtype (differentiable between float types)."""
+        dt = np.dtype(dtype)
+        if dt == self.data.dtype:
+            return self
+        if self.requires_grad and dt.kind != "f":
+            raise TypeError(
+                f"astype: {_label(self)} requires grad, so it can only become another "
+                f"float type, not {dt}"
+            )
+        return _make(self.data.astype(dt), R.ASTYPE, (self,))
+
+    # -- reductions ---------------------------------------------------------
+    def sum(self, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None) -> Tensor:
+        """Sum over ``axis`` (an int, a tuple, or None for all); ``dim`` is an alias."""
+        ax = _axes(self, axis, dim, "sum")
+        return _make(np.sum(self.data, axis=ax, keepdims=keepdims), R.SUM, (self,), (ax, keepdims))
+
+    def mean(self, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None) -> Tensor:
+        """Mean over ``axis``; ``dim`` is an alias."""
+        ax = _axes(self, axis, dim, "mean")
+        if self.data.size == 0:
+            raise ValueError(f"mean: {_label(self)} is empty (shape {self.shape})")
+        data = np.mean(self.data, axis=ax, keepdims=keepdims)
+        return _make(data, R.MEAN, (self,), (ax, keepdims))
+
+    def max(self, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None) -> Tensor:
+        """Largest element over ``axis``; tied maxima share the gradient evenly."""
+        ax = _axes(self, axis, dim, "max")
+        if _reduces_empty(self.data.shape, ax):
+            raise ValueError(f"max: cannot take the max over an empty axis (shape {self.shape})")
+        return _make(np.max(self.data, axis=ax, keepdims=keepdims), R.MAX, (self,), (ax, keepdims))
+
+    def min(self, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None) -> Tensor:
+        """Smallest element over ``axis`` (as ``-max(-x)``)."""
+        return -((-self).max(axis, keepdims, dim=dim))
+
+    def logsumexp(self, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None) -> Tensor:
+        """``log(sum(exp(x)))`` over ``axis``, computed without overflow."""
+        ax = _axes(self, axis, dim, "logsumexp")
+        x = self.data
+        m = _safe_max(x, ax)
+        with np.errstate(divide="ignore"):
+            out = np.log(np.sum(np.exp(x - m), axis=ax, keepdims=True)) + m
+        if not keepdims:
+            out = np.squeeze(out, axis=ax) if ax is not None else out.reshape(())
+        return _make(out, R.LOGSUMEXP, (self,), (ax, keepdims))
+
+    def softmax(self, axis: int = -1, *, dim: int | None = None) -> Tensor:
+        """``exp(x) / sum(exp(x))`` along one axis, computed without overflow."""
+        ax = _one_axis(self, axis, dim, "softmax")
+        e = np.exp(self.data - _safe_max(self.data, (ax,)))
+        return _make(e / np.sum(e, axis=ax, keepdims=True), R.SOFTMAX, (self,), ax)
+
+    def log_softmax(self, axis: int = -1, *, dim: int | None = None) -> Tensor:
+        """``x - logsumexp(x)`` along one axis, computed without overflow."""
+        ax = _one_axis(self, axis, dim, "log_softmax")
+        x = self.data
+        z = x - _safe_max(x, (ax,))
+        with np.errstate(divide="ignore"):
+            out = z - np.log(np.sum(np.exp(z), axis=ax, keepdims=True))
+        return _make(out, R.LOG_SOFTMAX, (self,), ax)
+
+    # -- shape ----------------------------------------------------------------
+    def reshape(self, *shape: Any) -> Tensor:
+        """The same elements in a new shape (one entry may be -1)."""
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        try:
+            data = np.reshape(self.data, shape)
+        except (ValueError, TypeError):
+            raise ValueError(
+                f"reshape: cannot reshape {_label(self)} of shape {self.shape} "
+                f"({self.data.size} elements) into shape {tuple(shape)}"
+            ) from None
+        if data.shape == self.data.shape:
+            return self
+        return _make(data, R.RESHAPE, (self,))
+
+    def transpose(self, *axes: Any) -> Tensor:
+        """Permute the axes (numpy's ``transpose``; none given reverses them)."""
+        if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
+            axes = () if axes[0] is None else tuple(axes[0])
+        n = self.data.ndim
+        perm = tuple(range(n - 1, -1, -1)) if not axes else tuple(int(a) for a in axes)
+        if sorted(a % n if n else a for a in perm) != list(range(n)) or any(
+            not -n <= a < n for a in perm
+        ):
+            raise ValueError(
+                f"transpose: axes {perm} are not a permutation of the {n} axes of "
+                f"{_label(self)} (shape {self.shape}); to swap two axes use swapaxes"
+            )
+        perm = tuple(a % n for a in perm)
+        if perm == tuple(range(n)):
+            return self
+        return _make(np.transpose(self.data, perm), R.TRANSPOSE, (self,), perm)
+
+    permute = transpose
+
+    def swapaxes(self, axis1: int, axis2: int) -> Tensor:
+        """Exchange two axes."""
+        n = self.data.ndim
+        for a in (axis1, axis2):
+            if not -n <= a < n:
+                raise ValueError(
+                    f"swapaxes: axis {a} is out of range for {_label(self)} with {n} dimensions"
+                )
+        perm = list(range(n))
+        perm[axis1], perm[axis2] = perm[axis2], perm[axis1]
+        return self.transpose(tuple(perm))
+
+    @property
+    def T(self) -> Tensor:
+        """The tensor with its axes reversed."""
+        return self.transpose()
+
+    def broadcast_to(self, shape: Sequence[int]) -> Tensor:
+        """A read-only broadcast view of shape ``shape``."""
+        shape = tuple(shape)
+        if shape == self.data.shape:
+            return self
+        try:
+            data = np.broadcast_to(self.data, shape)
+        except ValueError:
+            raise ValueError(
+                f"broadcast_to: cannot broadcast {_label(self)} of shape {self.shape} "
+                f"to shape {shape}"
+            ) from None
+        return _make(data, R.BROADCAST_TO, (self,))
+
+    def __getitem__(self, index: Any) -> Tensor:
+        idx = _index(index)
+        try:
+            data = self.data[idx]
+        except IndexError as e:
+            raise IndexError(
+                f"getitem: {e} (tensor {_label(self)} has shape {self.shape})"
+            ) from None
+        return _make(data, R.GETITEM, (self,), idx)
+
+    def __iter__(self) -> Any:
+        for i in range(len(self)):
+            yield self[i]
+
+
+# ---------------------------------------------------------------------------
+# Functions.
+# ---------------------------------------------------------------------------
+
+
+def tensor(
+    data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None
+) -> Tensor:
+    """Make a Tensor (same as the constructor, PyTorch spelling)."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype, name=name)
+
+
+def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+    """Join tensors along an existing axis; each gets back its slice of the gradient."""
+    parts = _sequence(tensors, "concatenate")
+    datas = [_data(p) for p in parts]
+    try:
+        out = np.concatenate(datas, axis=axis)
+    except (ValueError, np.exceptions.AxisError) as e:
+        shapes = [np.shape(d) for d in datas]
+        raise ValueError(
+            f"concatenate: cannot join shapes {shapes} along axis {axis}: {e}"
+        ) from None
+    ax = axis % out.ndim
+    bounds = np.cumsum([0] + [np.shape(d)[ax] for d in datas]).tolist()
+    return _make(out, R.CONCATENATE, tuple(parts), (ax, bounds))
+
+
+cat = concatenate
+
+
+def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+    """Join same-shaped tensors along a new axis."""
+    parts = _sequence(tensors, "stack")
+    datas = [_data(p) for p in parts]
+    try:
+        out = np.stack(datas, axis=axis)
+    except (ValueError, np.exceptions.AxisError) as e:
+        shapes = [np.shape(d) for d in datas]
+        raise ValueError(f"stack: cannot stack shapes {shapes} along axis {axis}: {e}") from None
+    return _make(out, R.STACK, tuple(parts), axis % out.ndim)
+
+
+def where(cond: Any, a: Any, b: Any) -> Tensor:
+    """Elementwise ``a if cond else b``; the gradient follows the chosen input."""
+    c = _data(cond)
+    c = np.asarray(c)
+    if c.dtype != np.bool_:
+        raise TypeError(f"where: cond must be boolean, got dtype {c.dtype}")
+    like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
+    a = _operand(a, like, "where")
+    b = _operand(b, like, "where")
+    try:
+        out = np.where(c, _data(a), _data(b))
+    except ValueError:
+        raise ValueError(
+            f"where: cannot broadcast cond {c.shape}, a {np.shape(_data(a))} "
+            f"and b {np.shape(_data(b))} together"
+        ) from None
+    return _make(out, R.WHERE, (a, b), c)
+
+
+def maximum(a: Any, b: Any) -> Tensor:
+    """Elementwise larger of ``a`` and ``b`` (ties split the gradient in half)."""
+    like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
+    return _binary(
+        R.MAXIMUM, np.maximum, _operand(a, like, "maximum"), _operand(b, like, "maximum")
+    )
+
+
+def minimum(a: Any, b: Any) -> Tensor:
+    """Elementwise smaller of ``a`` and ``b`` (ties split the gradient in half)."""
+    like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
+    return _binary(
+        R.MINIMUM, np.minimum, _operand(a, like, "minimum"), _operand(b, like, "minimum")
+    )
+
+
+def _method(name: str) -> Callable[..., Tensor]:
+    def fn(x: Any, *args: Any, **kwargs: Any) -> Tensor:
+        t = x if isinstance(x, Tensor) else Tensor(x)
+        return getattr(t, name)(*args, **kwargs)
+
+    fn.__name__ = name
+    fn.__doc__ = f"Function form of :meth:`Tensor.{name}`."
+    return fn
+
+
+exp = _method("exp")
+log = _method("log")
+tanh = _method("tanh")
+sigmoid = _method("sigmoid")
+relu = _method("relu")
+sqrt = _method("sqrt")
+clip = _method("clip")
+softmax = _method("softmax")
+log_softmax = _method("log_softmax")
+logsumexp = _method("logsumexp")
+
+
+def _scatter(g: Tensor, shape: tuple[int, ...], index: Any) -> Tensor:
+    """zeros(shape) with ``g`` added at ``index`` (the differentiable gradient of indexing)."""
+    return _make(R.scatter(g.data, shape, index), R.SCATTER, (g,), (shape, index))
+
+
+# ---------------------------------------------------------------------------
+# Internals.
+# ---------------------------------------------------------------------------
+
+
+def _leaf(data: np.ndarray, name: str | None) -> Tensor:
+    t = Tensor.__new__(Tensor)
+    t.data = data
+    t.grad = None
+    t.name = name
+    t.requires_grad = False
+    t._op = None
+    t._parents = ()
+    t._ctx = None
+    return t
+
+
+def _make(data: Any, op: R.Op, parents: tuple[Any, ...], ctx: Any = None) -> Tensor:
+    """A new Tensor holding ``data``; records the op if any input requires grad."""
+    t = Tensor.__new__(Tensor)
+    t.data = data if type(data) is np.ndarray else np.asarray(data)
+    t.grad = None
+    t.name = None
+    if GRAD_MODE.enabled:
+        for p in parents:
+            if isinstance(p, Node) and p.requires_grad:
+                t.requires_grad = True
+                t._op = op
+                t._parents = parents
+                t._ctx = ctx
+                return t
+    t.requires_grad = False
+    t._op = None
+    t._parents = ()
+    t._ctx = None
+    return t
+
+
+def _binary(op: R.Op, fn: Callable[[Any, Any], Any], a: Any, b: Any) -> Tensor:
+    ad = a.data if isinstance(a, Tensor) else a
+    bd = b.data if isinstance(b, Tensor) else b
+    try:
+        out = fn(ad, bd)
+    except ValueError:
+        raise ValueError(
+            f"{op.name} ({op.symbol}): cannot broadcast shapes {np.shape(ad)} and {np.shape(bd)} "
+            f"together{_names(a, b)}"
+        ) from None
+    return _make(out, op, (a, b))
+
+
+def _matmul(a: Any, b: Any) -> Tensor:
+    ad = a.data if isinstance(a, Tensor) else a
+    bd = b.data if isinstance(b, Tensor) else b
+    sa, sb = np.shape(ad), np.shape(bd)
+    if not sa or not sb:
+        raise ValueError(
+            f"matmul (a @ b): both operands need at least one dimension, got shapes {sa} and "
+            f"{sb}{_names(a, b)}; use * to scale by a number"
+        )
+    try:
+        out = np.matmul(ad, bd)
+    except ValueError:
+        k_a = sa[-1]
+        k_b = sb[-2] if len(sb) > 1 else sb[0]
+        if k_a != k_b:
+            why = f"a has {k_a} columns but b has {k_b} rows"
+        else:
+            why = f"batch shapes {sa[:-2]} and {sb[:-2]} do not broadcast"
+        raise ValueError(
+            f"matmul (a @ b): shapes {sa} and {sb} do not align: {why}{_names(a, b)}"
+        ) from None
+    return _make(out, R.MATMUL, (a, b))
+
+
+def _compare(fn: Callable[[Any, Any], Any], a: Tensor, b: Any, sym: str) -> Tensor:
+    b = _operand(b, a, sym)
+    bd = b.data if isinstance(b, Tensor) else b
+    try:
+        return _leaf(np.asarray(fn(a.data, bd)), None)
+    except ValueError:
+        raise ValueError(
+            f"compare ({sym}): cannot broadcast shapes {a.shape} and {np.shape(bd)} together"
+        ) from None
+
+
+def _operand(x: Any, like: Tensor | None, op: str) -> Any:
+    """Accept a Tensor, a number, a list or an array as the other operand of ``op``."""
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, (int, float, np.ndarray, np.generic)) and not isinstance(x, np.str_):
+        if isinstance(x, (np.ndarray, np.generic)) and x.dtype.kind not in "biuf":
+            raise TypeError(f"{op}: unsupported operand of dtype {x.dtype}")
+        return x
+    if isinstance(x, (list, tuple)):
+        try:
+            arr = np.asarray(x)
+        except ValueError as e:
+            raise TypeError(f"{op}: cannot use {_brief(x)} as an array: {e}") from None
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"{op}: unsupported operand {_brief(x)} (dtype {arr.dtype})")
+        if like is not None and arr.dtype.kind == "f" and like.data.dtype.kind == "f":
+            arr = arr.astype(like.data.dtype)  # Python floats adopt the tensor's precision
+        return arr
+    if isinstance(x, Node):
+        raise TypeError(
+            f"{op}: cannot mix a Tensor with a {type(x).__name__}; "
+            "use Tensors throughout, or Values throughout"
+        )
+    raise TypeError(
+        f"{op}: unsupported operand type {type(x).__name__} for a Tensor "
+        "(expected a Tensor, a number, a list or a numpy array)"
+    )
+
+
+def _data(x: Any) -> Any:
+    return x.data if isinstance(x, Node) else x
+
+
+def _sequence(tensors: Sequence[Any], op: str) -> list[Any]:
+    if isinstance(tensors, (Tensor, np.ndarray)) or not isinstance(tensors, (list, tuple)):
+        raise TypeError(f"{op}: expected a list or tuple of tensors, got {type(tensors).__name__}")
+    if not tensors:
+        raise ValueError(f"{op}: needs at least one tensor")
+    like = next((t for t in tensors if isinstance(t, Tensor)), None)
+    return [_operand(t, like, op) for t in tensors]
+
+
+def _quiet(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a numpy function without divide/invalid warnings (results follow IEEE: inf, nan)."""
+
+    def quiet(*args: Any) -> Any:
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return fn(*args)
+
+    return quiet
+
+
+_DIVIDE = _quiet(np.true_divide)
+_POWER = _quiet(np.power)
+_LOG = _quiet(np.log)
+_SQRT = _quiet(np.sqrt)
+
+
+def _axes(t: Tensor, axis: Axis, dim: Axis, op: str) -> tuple[int, ...] | None:
+    """Normalise ``axis`` (or its alias ``dim``) to a tuple of non-negative ints."""
+    if dim is not None:
+        if axis is not None:
+            raise TypeError(f"{op}: give axis or dim, not both")
+        axis = dim
+    if axis is None:
+        return None
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    n = t.data.ndim
+    out = []
+    for a in axes:
+        if not isinstance(a, (int, np.integer)):
+            raise TypeError(f"{op}: axis must be an int or a tuple of ints, got {axis!r}")
+        if not -n <= a < n:
+            raise ValueError(
+                f"{op}: axis {a} is out of range for {_label(t)} with {n} dimensions "
+                f"(shape {t.shape})"
+            )
+        out.append(int(a) % n)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: axis {axis!r} repeats an axis")
+    return tuple(out)
+
+
+def _one_axis(t: Tensor, axis: int, dim: int | None, op: str) -> int:
+    ax = _axes(t, axis if dim is None else None, dim, op)
+    if ax is None or len(ax) != 1:
+        raise TypeError(f"{op}: needs exactly one axis, got {axis!r}")
+    return ax[0]
+
+
+def _reduces_empty(shape: tuple[int, ...], axes: tuple[int, ...] | None) -> bool:
+    if axes is None:
+        return 0 in shape
+    return any(shape[a] == 0 for a in axes)
+
+
+def _safe_max(x: np.ndarray, axes: tuple[int, ...] | None) -> np.ndarray:
+    """Max over ``axes`` (kept), with infinities replaced by 0 so ``x - m`` stays finite."""
+    m = np.max(x, axis=axes, keepdims=True)
+    return np.where(np.isfinite(m), m, 0.0).astype(x.dtype, copy=False)
+
+
+def _index(index: Any) -> Any:
+    """Replace Tensors and lists inside an index by numpy arrays."""
+    if isinstance(index, tuple):
+        return tuple(_index(i) for i in index)
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, list):
+        return np.asarray(index)
+    return index
+
+
+def _label(t: Node) -> str:
+    return f"tensor {t.name!r}" if t.name else "the tensor"
+
+
+def _names(a: Any, b: Any) -> str:
+    names = [getattr(x, "name", None) for x in (a, b)]
+    if not any(names):
+        return ""
+    return " (operands " + ", ".join(repr(n) if n else "unnamed" for n in names) + ")"
+
+
+def _brief(x: Any) -> str:
+    text = repr(x)
+    return f"{type(x).__name__} {text[:40]}{'...' if len(text) > 40 else ''}"
