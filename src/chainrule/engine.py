@@ -101,6 +101,32 @@ class enable_grad(no_grad):
     _target = True
 
 
+#: Names of the modules whose forward is running, innermost last (see :class:`scope`).
+SCOPES: list[str] = []
+
+
+class scope:
+    """Context manager: nodes recorded inside it remember ``name`` as ``_scope``.
+
+    ``nn.Module.__call__`` uses it with the module's dotted name, so pictures
+    can group the values a module made.  Scopes nest; the innermost wins.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __enter__(self) -> None:
+        SCOPES.append(self.name)
+
+    def __exit__(self, *exc: object) -> None:
+        SCOPES.pop()
+
+
+def scope_of(node: Node) -> str | None:
+    """The module scope ``node`` was recorded in, or None."""
+    return getattr(node, "_scope", None)
+
+
 def is_grad_enabled() -> bool:
     """Whether operations currently record a graph."""
     return GRAD_MODE.enabled
@@ -136,6 +162,7 @@ class Node:
     _op: Op | None
     _parents: tuple[Any, ...]
     _ctx: Any
+    _scope: str
 
     __hash__ = object.__hash__
 

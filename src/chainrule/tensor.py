@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from . import rules as R
-from .engine import GRAD_MODE, Node
+from .engine import GRAD_MODE, SCOPES, Node
 
 Axis = int | Sequence[int] | None
 
@@ -537,6 +537,8 @@ def _make(data: Any, op: R.Op, parents: tuple[Any, ...], ctx: Any = None) -> Ten
                 t._op = op
                 t._parents = parents
                 t._ctx = ctx
+                if SCOPES:
+                    t._scope = SCOPES[-1]
                 return t
     t.requires_grad = False
     t._op = None

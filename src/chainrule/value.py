@@ -11,7 +11,7 @@ import math
 from typing import Any
 
 from . import rules as R
-from .engine import GRAD_MODE, Node
+from .engine import GRAD_MODE, SCOPES, Node
 
 Number = int | float
 
@@ -219,6 +219,8 @@ def _unary(data: float, op: R.Op, a: Value) -> Value:
         out.requires_grad = True
         out._op = op
         out._parents = (a,)
+        if SCOPES:
+            out._scope = SCOPES[-1]
     else:
         out.requires_grad = False
         out._op = None
@@ -243,6 +245,8 @@ def _binary(data: float, op: R.Op, a: Value | Number, b: Value | Number) -> Valu
         if not isinstance(b, (Value, int, float)):
             b = float(b)
         out._parents = (a, b)
+        if SCOPES:
+            out._scope = SCOPES[-1]
     else:
         out.requires_grad = False
         out._op = None
