@@ -13,7 +13,16 @@ derivative rules (:mod:`chainrule.rules`).
 0.246134
 """
 
-from .engine import Node, enable_grad, grad, is_grad_enabled, no_grad
+from .engine import (
+    AnomalyError,
+    InplaceError,
+    Node,
+    detect_anomaly,
+    enable_grad,
+    grad,
+    is_grad_enabled,
+    no_grad,
+)
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .rules import OPS, Op
 from .tensor import (
@@ -42,7 +51,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "OPS",
+    "AnomalyError",
     "GradcheckError",
+    "InplaceError",
     "Node",
     "Op",
     "Tensor",
@@ -50,6 +61,7 @@ __all__ = [
     "cat",
     "clip",
     "concatenate",
+    "detect_anomaly",
     "enable_grad",
     "exp",
     "grad",

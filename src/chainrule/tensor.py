@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from . import rules as R
-from .engine import GRAD_MODE, SCOPES, Node
+from .engine import ANOMALY, GRAD_MODE, INPLACE, SCOPES, Node, check_forward
 
 Axis = int | Sequence[int] | None
 
@@ -41,8 +41,10 @@ class Tensor(Node):
     (2, 2)
     """
 
-    __slots__ = ()
+    __slots__ = ("_version",)
     __array_ufunc__ = None  # numpy defers to our reflected operators
+
+    _version: int
 
     def __init__(
         self,
@@ -72,6 +74,7 @@ class Tensor(Node):
         self.data = arr
         self.grad = None
         self.name = name
+        self._version = 0
         self.requires_grad = False
         self._op = None
         self._parents = ()
@@ -205,6 +208,98 @@ class Tensor(Node):
     def __pos__(self) -> Tensor:
         return self
 
+    # -- in-place changes ---------------------------------------------------
+    # They bump the version counter, so a backward pass through an op that
+    # saved this tensor before the change raises instead of being wrong.
+    def __iadd__(self, other: Any) -> Tensor:
+        return self._inplace("+=", np.add, other)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self._inplace("-=", np.subtract, other)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self._inplace("*=", np.multiply, other)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self._inplace("/=", np.true_divide, other)
+
+    def add_(self, other: Any, *, alpha: float = 1.0) -> Tensor:
+        """In place: ``self += alpha * other`` (PyTorch's ``add_``)."""
+        if alpha != 1.0:
+            other = _data(_operand(other, self, "add_")) * alpha
+        return self._inplace("add_", np.add, other)
+
+    def sub_(self, other: Any, *, alpha: float = 1.0) -> Tensor:
+        """In place: ``self -= alpha * other``."""
+        if alpha != 1.0:
+            other = _data(_operand(other, self, "sub_")) * alpha
+        return self._inplace("sub_", np.subtract, other)
+
+    def mul_(self, other: Any) -> Tensor:
+        """In place: ``self *= other``."""
+        return self._inplace("mul_", np.multiply, other)
+
+    def copy_(self, src: Any) -> Tensor:
+        """In place: overwrite every element with ``src`` (broadcast to this shape)."""
+        return self._inplace("copy_", lambda a, b, **kw: np.copyto(a, b, casting="same_kind"), src)
+
+    def zero_(self) -> Tensor:
+        """In place: set every element to 0."""
+        return self._inplace("zero_", lambda a, b, **kw: np.copyto(a, b), 0)
+
+    def fill_(self, value: float) -> Tensor:
+        """In place: set every element to ``value``."""
+        return self._inplace("fill_", lambda a, b, **kw: np.copyto(a, b, casting="unsafe"), value)
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        self._guard_inplace("setitem")
+        v = _data(_operand(value, self, "setitem"))
+        try:
+            self.data[_index(index)] = v
+        except (IndexError, ValueError, TypeError) as e:
+            raise type(e)(
+                f"setitem: cannot assign a value of shape {np.shape(v)} to index {index!r:.60} "
+                f"of {_label(self)} (shape {self.shape}): {e}"
+            ) from None
+        self._bump()
+
+    def _guard_inplace(self, op: str) -> None:
+        if self.requires_grad and GRAD_MODE.enabled:
+            if self._op is None:
+                raise RuntimeError(
+                    f"{op}: {_label(self)} is a leaf that requires grad; changing it in place "
+                    "would corrupt the gradients of graphs that use it. Do it inside "
+                    "chainrule.no_grad(), as optimizers do"
+                )
+            raise RuntimeError(
+                f"{op}: {_label(self)} was computed by {self._op.name} and is part of a graph; "
+                "in-place changes to it are not supported (compute a new tensor instead)"
+            )
+
+    def _inplace(self, op: str, fn: Callable[..., Any], other: Any) -> Tensor:
+        if self.requires_grad and GRAD_MODE.enabled and self._op is not None and op[-1] == "=":
+            # x += y on an intermediate: rebind to a new node, as x = x + y would.
+            return _binary(_INPLACE_OPS[op], fn, self, _operand(other, self, op))
+        self._guard_inplace(op)
+        od = _data(_operand(other, self, op))
+        try:
+            fn(self.data, od, out=self.data, casting="same_kind")
+        except ValueError as e:
+            raise ValueError(
+                f"{op}: cannot apply a value of shape {np.shape(od)} in place to {_label(self)} "
+                f"of shape {self.shape}: {e}"
+            ) from None
+        except TypeError as e:
+            raise TypeError(
+                f"{op}: cannot store the result in {_label(self)} of dtype {self.dtype}: {e}"
+            ) from None
+        self._bump()
+        return self
+
+    def _bump(self) -> None:
+        INPLACE.count += 1
+        self._version = INPLACE.count
+
     # -- comparisons: boolean tensors with no graph ------------------------
     def __lt__(self, other: Any) -> Tensor:
         return _compare(np.less, self, other, "<")
@@ -228,7 +323,7 @@ class Tensor(Node):
 
     # -- elementwise functions ---------------------------------------------
     def exp(self) -> Tensor:
-        return _make(np.exp(self.data), R.EXP, (self,))
+        return _make(_EXP(self.data), R.EXP, (self,))
 
     def log(self) -> Tensor:
         return _make(_LOG(self.data), R.LOG, (self,))
@@ -292,7 +387,10 @@ class Tensor(Node):
 
     def min(self, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None) -> Tensor:
         """Smallest element over ``axis`` (as ``-max(-x)``)."""
-        return -((-self).max(axis, keepdims, dim=dim))
+        ax = _axes(self, axis, dim, "min")  # so a bad axis is reported as min's, not max's
+        if _reduces_empty(self.data.shape, ax):
+            raise ValueError(f"min: cannot take the min over an empty axis (shape {self.shape})")
+        return -((-self).max(ax, keepdims))
 
     def logsumexp(self, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None) -> Tensor:
         """``log(sum(exp(x)))`` over ``axis``, computed without overflow."""
@@ -393,7 +491,8 @@ class Tensor(Node):
             data = self.data[idx]
         except IndexError as e:
             raise IndexError(
-                f"getitem: {e} (tensor {_label(self)} has shape {self.shape})"
+                f"getitem: index {index!r:.60} does not fit {_label(self)} of shape "
+                f"{self.shape}: {e}"
             ) from None
         return _make(data, R.GETITEM, (self,), idx)
 
@@ -517,6 +616,7 @@ def _leaf(data: np.ndarray, name: str | None) -> Tensor:
     t.data = data
     t.grad = None
     t.name = name
+    t._version = 0
     t.requires_grad = False
     t._op = None
     t._parents = ()
@@ -537,13 +637,18 @@ def _make(data: Any, op: R.Op, parents: tuple[Any, ...], ctx: Any = None) -> Ten
                 t._op = op
                 t._parents = parents
                 t._ctx = ctx
+                t._epoch = INPLACE.count
                 if SCOPES:
                     t._scope = SCOPES[-1]
+                if ANOMALY.enabled:
+                    check_forward(t, op, parents)
                 return t
     t.requires_grad = False
     t._op = None
     t._parents = ()
     t._ctx = None
+    if ANOMALY.enabled:
+        check_forward(t, op, parents)
     return t
 
 
@@ -647,10 +752,13 @@ def _quiet(fn: Callable[..., Any]) -> Callable[..., Any]:
     return quiet
 
 
+_INPLACE_OPS = {"+=": R.ADD, "-=": R.SUB, "*=": R.MUL, "/=": R.DIV}
+
 _DIVIDE = _quiet(np.true_divide)
 _POWER = _quiet(np.power)
 _LOG = _quiet(np.log)
 _SQRT = _quiet(np.sqrt)
+_EXP = _quiet(np.exp)
 
 
 def _axes(t: Tensor, axis: Axis, dim: Axis, op: str) -> tuple[int, ...] | None:

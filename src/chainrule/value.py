@@ -11,7 +11,7 @@ import math
 from typing import Any
 
 from . import rules as R
-from .engine import GRAD_MODE, SCOPES, Node
+from .engine import ANOMALY, GRAD_MODE, SCOPES, Node, check_forward
 
 Number = int | float
 
@@ -226,6 +226,8 @@ def _unary(data: float, op: R.Op, a: Value) -> Value:
         out._op = None
         out._parents = ()
     out._ctx = None
+    if ANOMALY.enabled:
+        check_forward(out, op, (a,))
     return out
 
 
@@ -252,4 +254,6 @@ def _binary(data: float, op: R.Op, a: Value | Number, b: Value | Number) -> Valu
         out._op = None
         out._parents = ()
     out._ctx = None
+    if ANOMALY.enabled:
+        check_forward(out, op, (a, b))
     return out
