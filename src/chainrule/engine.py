@@ -274,7 +274,7 @@ def _seed(node: Node, gradient: Any, where: str, create_graph: bool = False) -> 
                     "a gradient is needed for a non-scalar output (pass gradient= "
                     "of the same shape, or reduce the output, e.g. with .sum())"
                 )
-            g = np.ones_like(data)
+            g = np.ones(data.shape, data.dtype)
         else:
             g = np.asarray(gradient)
             if g.shape != data.shape:
@@ -365,8 +365,7 @@ def run_backward(
     The gradients flowing in this pass live in a local dict, apart from the
     stored ``.grad``; that is what makes a second call add exactly one copy.
     """
-    from .rules import unbroadcast
-
+    unbroadcast = _rules().unbroadcast
     order = toposort(roots)
     grads: dict[Node, Any] = {}
     for root, seed in zip(roots, seeds):
@@ -414,7 +413,10 @@ def run_backward(
                 args: Any = parents
             else:
                 out = node.data
-                args = [p.data if isinstance(p, Node) else p for p in parents]
+                if len(parents) == 1:
+                    args = (parents[0].data,)
+                else:
+                    args = [p.data if isinstance(p, Node) else p for p in parents]
             ctx = node._ctx
             vjps = op.vjps
             i = -1
@@ -434,7 +436,7 @@ def run_backward(
                 if isinstance(pdata, ndarray):
                     if pg.shape != pdata.shape:
                         pg = unbroadcast(pg, pdata.shape)
-                    if pg.dtype != pdata.dtype:
+                    if pg.dtype is not pdata.dtype and pg.dtype != pdata.dtype:
                         pg = pg.astype(pdata.dtype)
                 prev = get(p)
                 grads[p] = pg if prev is None else prev + pg
@@ -442,6 +444,13 @@ def run_backward(
         quiet.__exit__(None, None, None)
         GRAD_MODE.enabled = prev_mode
     return result
+
+
+def _rules() -> Any:
+    """The derivative-table module (imported late: it imports this one)."""
+    from . import rules
+
+    return rules
 
 
 class InplaceError(RuntimeError):

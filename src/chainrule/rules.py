@@ -141,25 +141,30 @@ def sign(x: Any) -> Any:
 def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
     if _is_node(x):
         return x.sum(axis=axis, keepdims=keepdims)
-    return np.sum(x, axis=axis, keepdims=keepdims)
+    return np.asarray(x).sum(axis=axis, keepdims=keepdims)
 
 
 def reshape(x: Any, shape: tuple[int, ...]) -> Any:
     if _is_node(x):
         return x.reshape(shape)
-    return np.reshape(x, shape)
+    return np.asarray(x).reshape(shape)
 
 
 def transpose(x: Any, axes: tuple[int, ...] | None) -> Any:
     if _is_node(x):
         return x.transpose(axes)
-    return np.transpose(x, axes)
+    return np.asarray(x).transpose(axes)
 
 
 def broadcast_to(x: Any, shape: tuple[int, ...]) -> Any:
     if _is_node(x):
         return x.broadcast_to(shape)
-    return np.broadcast_to(x, shape)
+    # A fresh array rather than np.broadcast_to's read-only view: it is several
+    # times faster on small arrays, and gradients may later be added in place.
+    x = np.asarray(x)
+    out = np.empty(shape, dtype=x.dtype)
+    out[...] = x
+    return out
 
 
 def where(cond: Any, a: Any, b: Any) -> Any:

@@ -368,14 +368,14 @@ class Tensor(Node):
     def sum(self, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None) -> Tensor:
         """Sum over ``axis`` (an int, a tuple, or None for all); ``dim`` is an alias."""
         ax = _axes(self, axis, dim, "sum")
-        return _make(np.sum(self.data, axis=ax, keepdims=keepdims), R.SUM, (self,), (ax, keepdims))
+        return _make(self.data.sum(axis=ax, keepdims=keepdims), R.SUM, (self,), (ax, keepdims))
 
     def mean(self, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None) -> Tensor:
         """Mean over ``axis``; ``dim`` is an alias."""
         ax = _axes(self, axis, dim, "mean")
         if self.data.size == 0:
             raise ValueError(f"mean: {_label(self)} is empty (shape {self.shape})")
-        data = np.mean(self.data, axis=ax, keepdims=keepdims)
+        data = self.data.mean(axis=ax, keepdims=keepdims)
         return _make(data, R.MEAN, (self,), (ax, keepdims))
 
     def max(self, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None) -> Tensor:
@@ -383,7 +383,7 @@ class Tensor(Node):
         ax = _axes(self, axis, dim, "max")
         if _reduces_empty(self.data.shape, ax):
             raise ValueError(f"max: cannot take the max over an empty axis (shape {self.shape})")
-        return _make(np.max(self.data, axis=ax, keepdims=keepdims), R.MAX, (self,), (ax, keepdims))
+        return _make(self.data.max(axis=ax, keepdims=keepdims), R.MAX, (self,), (ax, keepdims))
 
     def min(self, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None) -> Tensor:
         """Smallest element over ``axis`` (as ``-max(-x)``)."""
