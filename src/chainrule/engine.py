@@ -14,12 +14,16 @@ Nothing else is stored: no closure, no reference from a parent to its child.
 The graph therefore has no reference cycles and is freed by reference counting
 as soon as its output is dropped.
 
-``backward`` sorts the graph topologically with an explicit stack (no
-recursion, so a chain of a million ops is fine), then walks it from the output
-to the leaves.  At each node it asks the op's rule for the vector-Jacobian
-product of each input that requires grad, sums those over the paths that meet
-at a node, and reduces broadcast gradients back to the input's shape with
-:func:`~chainrule.rules.unbroadcast`.
+``backward`` walks the graph from the output to the leaves without
+recursion.  Every node is stamped with a tick of a global clock when it is
+made, and a parent always exists before its children, so visiting nodes by
+decreasing stamp (a heap) is a topological order: when a node is reached, all
+the gradient flowing into it has arrived.  At each node the engine asks the
+op's rule for the vector-Jacobian product of each input that requires grad,
+sums those over the paths that meet at an input, and reduces broadcast
+gradients back to the input's shape with :func:`~chainrule.rules.unbroadcast`.
+(:func:`toposort` gives the same kind of order by depth-first search, for
+drawing and explaining graphs.)
 
 Gradient semantics
 ------------------
@@ -36,6 +40,9 @@ Gradient semantics
 
 from __future__ import annotations
 
+import gc
+import heapq
+import itertools
 import os
 from collections.abc import Callable, Iterable, Sequence
 from functools import wraps
@@ -58,17 +65,24 @@ class _GradMode:
 GRAD_MODE = _GradMode()
 
 
-class _Inplace:
-    """Counts in-place changes to tensors, to catch stale saved values.
+#: The engine's clock: every node gets the next tick as ``_seq`` when it is
+#: made, and every in-place change of a tensor takes one too.  A parent is
+#: always made before its children, so creation order is a topological order,
+#: and backward can visit nodes by decreasing ``_seq`` without sorting.
+tick = itertools.count(1).__next__
 
-    ``count`` goes up by one at every in-place change anywhere.  A tensor
-    changed in place stores the new count as its ``_version``; a node records
-    the count current when it was made as its ``_epoch``.  A backward step
-    whose inputs have ``_version > _epoch`` would read values changed since
-    the forward, so it raises instead of returning a wrong gradient.
+
+class _Inplace:
+    """When the most recent in-place change happened (a tick of the clock).
+
+    A tensor changed in place stores the tick as its ``_version``.  A backward
+    step whose node or inputs have ``_version > node._seq`` would read values
+    changed after the forward pass, so it raises instead of returning a wrong
+    gradient.  While ``last`` is older than every node of a graph, which is the
+    usual case, nothing needs checking.
     """
 
-    count: int = 0
+    last: int = 0
 
 
 INPLACE = _Inplace()
@@ -176,10 +190,10 @@ class Node:
     __slots__ = (
         "__weakref__",
         "_ctx",
-        "_epoch",
         "_op",
         "_parents",
         "_scope",
+        "_seq",
         "_trace",
         "data",
         "grad",
@@ -195,7 +209,7 @@ class Node:
     _parents: tuple[Any, ...]
     _ctx: Any
     _scope: str
-    _epoch: int
+    _seq: int
     _trace: Any
 
     __hash__ = object.__hash__
@@ -366,10 +380,14 @@ def run_backward(
     stored ``.grad``; that is what makes a second call add exactly one copy.
     """
     unbroadcast = _rules().unbroadcast
-    order = toposort(roots)
     grads: dict[Node, Any] = {}
     for root, seed in zip(roots, seeds):
         grads[root] = seed if root not in grads else grads[root] + seed
+    # Visit nodes from the newest to the oldest: every child of a node is
+    # newer than it, so all of a node's gradient has arrived when it is popped.
+    heap = [(-root._seq, root) for root in grads]
+    heapq.heapify(heap)
+    heappush, heappop = heapq.heappush, heapq.heappop
     want = set(wanted) if wanted is not None else None
     result: dict[Node, Any] = {}
     pop = grads.pop
@@ -378,19 +396,20 @@ def run_backward(
 
     prev_mode = GRAD_MODE.enabled
     GRAD_MODE.enabled = create_graph
-    # Only look at versions if some tensor was changed in place since the
-    # oldest node of this graph could have been recorded.
-    versions = INPLACE.count
+    last_inplace = INPLACE.last
     anomaly = ANOMALY.enabled
     # log(0), 1/0 and friends give inf/nan as numpy does; detect_anomaly
     # reports them, and warnings would only repeat that once per element.
     quiet = np.errstate(divide="ignore", invalid="ignore", over="ignore")
     quiet.__enter__()
+    # The pass makes many short-lived objects and no cycles; without this the
+    # cycle collector would repeatedly walk the whole (large, live) graph.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
-        for node in reversed(order):
-            g = pop(node, None)
-            if g is None:
-                continue
+        while heap:
+            node = heappop(heap)[1]
+            g = pop(node)
             if want is not None and node in want:
                 result[node] = g
             if store:
@@ -406,7 +425,7 @@ def run_backward(
             if op is None:
                 continue
             parents = node._parents
-            if versions and isinstance(node.data, ndarray) and node._epoch < versions:
+            if node._seq < last_inplace:
                 _check_versions(node)
             if create_graph:
                 out: Any = node
@@ -439,8 +458,14 @@ def run_backward(
                     if pg.dtype is not pdata.dtype and pg.dtype != pdata.dtype:
                         pg = pg.astype(pdata.dtype)
                 prev = get(p)
-                grads[p] = pg if prev is None else prev + pg
+                if prev is None:
+                    grads[p] = pg
+                    heappush(heap, (-p._seq, p))
+                else:
+                    grads[p] = prev + pg
     finally:
+        if collecting:
+            gc.enable()
         quiet.__exit__(None, None, None)
         GRAD_MODE.enabled = prev_mode
     return result
@@ -459,9 +484,9 @@ class InplaceError(RuntimeError):
 
 def _check_versions(node: Node) -> None:
     """Raise if ``node`` or one of its tensor inputs changed since ``node`` was made."""
-    epoch = node._epoch
+    made = node._seq
     for k, p in enumerate((node, *node._parents)):
-        if isinstance(p, Node) and getattr(p, "_version", 0) > epoch:
+        if isinstance(p, Node) and getattr(p, "_version", 0) > made:
             what = "its output" if k == 0 else f"its input {k - 1}"
             name = f" {p.name!r}" if p.name else ""
             assert node._op is not None

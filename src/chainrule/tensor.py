@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from . import rules as R
-from .engine import ANOMALY, GRAD_MODE, INPLACE, SCOPES, Node, check_forward
+from .engine import ANOMALY, GRAD_MODE, INPLACE, SCOPES, Node, check_forward, tick
 
 Axis = int | Sequence[int] | None
 
@@ -74,6 +74,7 @@ class Tensor(Node):
         self.data = arr
         self.grad = None
         self.name = name
+        self._seq = tick()
         self._version = 0
         self.requires_grad = False
         self._op = None
@@ -297,8 +298,7 @@ class Tensor(Node):
         return self
 
     def _bump(self) -> None:
-        INPLACE.count += 1
-        self._version = INPLACE.count
+        self._version = INPLACE.last = tick()
 
     # -- comparisons: boolean tensors with no graph ------------------------
     def __lt__(self, other: Any) -> Tensor:
@@ -616,6 +616,7 @@ def _leaf(data: np.ndarray, name: str | None) -> Tensor:
     t.data = data
     t.grad = None
     t.name = name
+    t._seq = tick()
     t._version = 0
     t.requires_grad = False
     t._op = None
@@ -630,6 +631,7 @@ def _make(data: Any, op: R.Op, parents: tuple[Any, ...], ctx: Any = None) -> Ten
     t.data = data if type(data) is np.ndarray else np.asarray(data)
     t.grad = None
     t.name = None
+    t._seq = tick()
     if GRAD_MODE.enabled:
         for p in parents:
             if isinstance(p, Node) and p.requires_grad:
@@ -637,7 +639,6 @@ def _make(data: Any, op: R.Op, parents: tuple[Any, ...], ctx: Any = None) -> Ten
                 t._op = op
                 t._parents = parents
                 t._ctx = ctx
-                t._epoch = INPLACE.count
                 if SCOPES:
                     t._scope = SCOPES[-1]
                 if ANOMALY.enabled:

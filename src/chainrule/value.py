@@ -11,7 +11,7 @@ import math
 from typing import Any
 
 from . import rules as R
-from .engine import ANOMALY, GRAD_MODE, SCOPES, Node, check_forward
+from .engine import ANOMALY, GRAD_MODE, SCOPES, Node, check_forward, tick
 
 Number = int | float
 
@@ -54,6 +54,7 @@ class Value(Node):
             ) from None
         self.grad = None
         self.name = name
+        self._seq = tick()
         self.requires_grad = bool(requires_grad)
         self._op = None
         self._parents = ()
@@ -215,6 +216,7 @@ def _unary(data: float, op: R.Op, a: Value) -> Value:
     out.data = data
     out.grad = None
     out.name = ""
+    out._seq = tick()
     if a.requires_grad and GRAD_MODE.enabled:
         out.requires_grad = True
         out._op = op
@@ -236,6 +238,7 @@ def _binary(data: float, op: R.Op, a: Value | Number, b: Value | Number) -> Valu
     out.data = data
     out.grad = None
     out.name = ""
+    out._seq = tick()
     if GRAD_MODE.enabled and (
         (isinstance(a, Value) and a.requires_grad) or (isinstance(b, Value) and b.requires_grad)
     ):
