@@ -153,7 +153,7 @@ def _graph():
 
 
 def test_inplace_change_of_a_saved_input_makes_backward_raise():
-    w, x, y = _graph()
+    _, x, y = _graph()
     x[0] = 5.0  # x was saved by matmul
     with pytest.raises(cr.InplaceError, match=r"matmul.*'x'.*changed in place"):
         y.backward()
@@ -177,7 +177,7 @@ def test_changing_a_saved_output_is_caught():
     s = a.sigmoid()  # sigmoid's rule reads its own output
     with cr.no_grad():
         s.fill_(0.0)
-    with pytest.raises(cr.InplaceError, match="sigmoid .* needs its output"):
+    with pytest.raises(cr.InplaceError, match=r"sigmoid .* needs its output"):
         s.backward(np.ones(2))
 
 
