@@ -432,12 +432,22 @@ def run_backward(
                 args: Any = parents
             else:
                 out = node.data
-                if len(parents) == 1:
+                n = len(parents)
+                if n == 2:
+                    a, b = parents
+                    args = (
+                        a.data if isinstance(a, Node) else a,
+                        b.data if isinstance(b, Node) else b,
+                    )
+                elif n == 1:
                     args = (parents[0].data,)
                 else:
                     args = [p.data if isinstance(p, Node) else p for p in parents]
             ctx = node._ctx
             vjps = op.vjps
+            # Values never mix with Tensors, so only tensor nodes have
+            # gradients that may need unbroadcasting or a dtype cast.
+            arrays = isinstance(node.data, ndarray)
             i = -1
             for p in parents:
                 i += 1
@@ -451,8 +461,8 @@ def run_backward(
                     continue
                 if anomaly:
                     _check_gradient(node, i, pg)
-                pdata = p.data
-                if isinstance(pdata, ndarray):
+                if arrays:
+                    pdata = p.data
                     if pg.shape != pdata.shape:
                         pg = unbroadcast(pg, pdata.shape)
                     if pg.dtype is not pdata.dtype and pg.dtype != pdata.dtype:

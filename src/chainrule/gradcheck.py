@@ -179,8 +179,9 @@ def gradgradcheck(
     """Check second derivatives: gradcheck the gradient of ``fn`` itself.
 
     The gradient ``v . dfn/dx`` (with fixed random ``grad_outputs`` v unless
-    given) is computed with ``create_graph=True``, and its own derivatives
-    with respect to the inputs are compared with finite differences of it.
+    given) is computed with ``create_graph=True``; it must equal the same
+    gradient computed without a graph, and its own derivatives with respect to
+    the inputs are compared with finite differences of it.
     """
     ins = [inputs] if isinstance(inputs, Node) else list(inputs)
     _check_inputs(ins, "gradgradcheck")
@@ -208,4 +209,21 @@ def gradgradcheck(
             for g, i in zip(gs, wrt_idx)
         )
 
+    # The node form of each rule (create_graph) must give the same first
+    # derivative as its array form; otherwise a wrong but self-consistent
+    # node form would pass the finite-difference check below.
+    recorded = first_grad(*ins)
+    plain = grad(outs, [ins[i] for i in wrt_idx], grad_outputs=gos, allow_unused=True)
+    for g_rec, g_plain, i in zip(recorded, plain, wrt_idx):
+        a = np.asarray(g_rec.data, dtype=np.float64)
+        b = np.zeros_like(a) if g_plain is None else np.asarray(g_plain.data, dtype=np.float64)
+        bad = ~(np.abs(a - b) <= atol + rtol * np.abs(b))
+        if bad.any():
+            k = int(np.argwhere(bad.reshape(-1))[0][0])
+            raise GradcheckError(
+                f"gradgradcheck: d(output)/d(input {i}){_position(ins[i], k)} is "
+                f"{float(a.reshape(-1)[k])!r} with create_graph=True but "
+                f"{float(b.reshape(-1)[k])!r} without it: the rule's node form disagrees "
+                "with its array form"
+            )
     return gradcheck(first_grad, ins, eps=eps, atol=atol, rtol=rtol)

@@ -363,10 +363,22 @@ def _pow_vjp_base(g: Any, out: Any, ctx: Any, a: Any, b: Any) -> Any:
     return g * b * a ** (b - 1)
 
 
+def _pow_vjp_exponent(g: Any, out: Any, ctx: Any, a: Any, b: Any) -> Any:
+    # 0 ** b is 0 for every b > 0, so its slope in b is 0 (as in PyTorch), where
+    # the formula would give ln(0) * 0 = nan.  A base of 0 is replaced by 1 in the log.
+    base = raw(a)
+    if isinstance(base, np.ndarray):
+        if (base == 0).any():
+            a = where(base == 0, 1.0, a)
+    elif base == 0:
+        return g * 0.0 * out
+    return g * log(a) * out
+
+
 POW = Op(
     "pow",
     "a ** b",
-    (_pow_vjp_base, lambda g, out, ctx, a, b: g * log(a) * out),
+    (_pow_vjp_base, _pow_vjp_exponent),
     ("b*a^(b-1)", "ln(a)*a^b"),
     "Power: d(a^b)/da = b a^(b-1), d(a^b)/db = ln(a) a^b.",
     elementwise=True,

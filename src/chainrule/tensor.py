@@ -708,6 +708,15 @@ def _operand(x: Any, like: Tensor | None, op: str) -> Any:
     if isinstance(x, (int, float, np.ndarray, np.generic)) and not isinstance(x, np.str_):
         if isinstance(x, (np.ndarray, np.generic)) and x.dtype.kind not in "biuf":
             raise TypeError(f"{op}: unsupported operand of dtype {x.dtype}")
+        if (
+            like is not None
+            and like.data.dtype.kind == "f"
+            and isinstance(x, (np.ndarray, np.generic))
+            and x.dtype.kind in "iu"
+        ):
+            # Integers never widen a float tensor (float32 * int64 stays float32).
+            dt = like.data.dtype
+            return dt.type(x) if isinstance(x, np.generic) else x.astype(dt)
         return x
     if isinstance(x, (list, tuple)):
         try:
@@ -716,8 +725,8 @@ def _operand(x: Any, like: Tensor | None, op: str) -> Any:
             raise TypeError(f"{op}: cannot use {_brief(x)} as an array: {e}") from None
         if arr.dtype.kind not in "biuf":
             raise TypeError(f"{op}: unsupported operand {_brief(x)} (dtype {arr.dtype})")
-        if like is not None and arr.dtype.kind == "f" and like.data.dtype.kind == "f":
-            arr = arr.astype(like.data.dtype)  # Python floats adopt the tensor's precision
+        if like is not None and arr.dtype.kind in "iuf" and like.data.dtype.kind == "f":
+            arr = arr.astype(like.data.dtype)  # Python numbers adopt the tensor's precision
         return arr
     if isinstance(x, Node):
         raise TypeError(

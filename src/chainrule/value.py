@@ -8,12 +8,121 @@ comment beside each forward gives that local derivative.
 from __future__ import annotations
 
 import math
+import operator
+from collections.abc import Callable
 from typing import Any
 
 from . import rules as R
 from .engine import ANOMALY, GRAD_MODE, SCOPES, Node, check_forward, tick
 
 Number = int | float
+
+
+def _div(a: float, b: float) -> float:
+    try:
+        return a / b
+    except ZeroDivisionError:  # follow IEEE 754 / numpy: x/0 = +-inf, 0/0 = nan
+        return math.copysign(math.inf, a) * math.copysign(1.0, b) if a != 0 else math.nan
+
+
+def _pow(a: float, b: float) -> float:
+    try:
+        r = a**b
+    except ZeroDivisionError:  # 0 ** negative
+        return math.inf
+    except OverflowError:
+        return math.inf
+    if isinstance(r, complex):  # negative base, fractional exponent: no real result
+        return math.nan
+    return float(r)
+
+
+def _sigmoid(x: float) -> float:
+    # Two forms, so exp never overflows.
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+def _relu(x: float) -> float:
+    return x if x > 0 else 0.0
+
+
+# Each Value operation is made by one of these two factories, so that an op
+# costs a single Python call: compute the number, make the node, and record
+# the op and operands only when some operand requires grad.  Numbers taking
+# part in an op are kept in ``_parents`` as they are: constants, not nodes.
+
+
+def _unary(op: R.Op, fn: Callable[[float], float]) -> Callable[[Value], Value]:
+    def method(self: Value) -> Value:
+        out = _new(Value)
+        out.data = fn(self.data)
+        out.grad = None
+        out.name = ""
+        out._seq = tick()
+        out._ctx = None
+        if self.requires_grad and GRAD_MODE.enabled:
+            out.requires_grad = True
+            out._op = op
+            out._parents = (self,)
+            if SCOPES:
+                out._scope = SCOPES[-1]
+        else:
+            out.requires_grad = False
+            out._op = None
+            out._parents = ()
+        if ANOMALY.enabled:
+            check_forward(out, op, (self,))
+        return out
+
+    method.__name__ = op.name
+    method.__doc__ = op.doc
+    return method
+
+
+def _binary(
+    op: R.Op, fn: Callable[[float, float], float], reflected: bool = False
+) -> Callable[[Value, Any], Value]:
+    def method(self: Value, other: Any) -> Value:
+        if isinstance(other, Value):
+            rg = self.requires_grad or other.requires_grad
+            o = other.data
+        else:
+            rg = self.requires_grad
+            o = other = _num(other, op.name)
+        out = _new(Value)
+        if reflected:
+            out.data = fn(o, self.data)
+            parents = (other, self)
+        else:
+            out.data = fn(self.data, o)
+            parents = (self, other)
+        out.grad = None
+        out.name = ""
+        out._seq = tick()
+        out._ctx = None
+        if rg and GRAD_MODE.enabled:
+            out.requires_grad = True
+            out._op = op
+            out._parents = parents
+            if SCOPES:
+                out._scope = SCOPES[-1]
+        else:
+            out.requires_grad = False
+            out._op = None
+            out._parents = ()
+        if ANOMALY.enabled:
+            check_forward(out, op, parents)
+        return out
+
+    method.__name__ = f"__r{op.name}__" if reflected else f"__{op.name}__"
+    method.__doc__ = op.doc
+    return method
+
+
+_new = object.__new__
 
 
 class Value(Node):
@@ -60,68 +169,29 @@ class Value(Node):
         self._parents = ()
         self._ctx = None
 
-    # -- arithmetic ------------------------------------------------------
-    def __add__(self, other: Value | Number) -> Value:
-        return _binary(self.data + _num(other, "add"), R.ADD, self, other)  # d/da = d/db = 1
-
-    def __radd__(self, other: Number) -> Value:
-        return _binary(_num(other, "add") + self.data, R.ADD, other, self)
-
-    def __sub__(self, other: Value | Number) -> Value:
-        return _binary(self.data - _num(other, "sub"), R.SUB, self, other)  # d/da = 1, d/db = -1
-
-    def __rsub__(self, other: Number) -> Value:
-        return _binary(_num(other, "sub") - self.data, R.SUB, other, self)
-
-    def __mul__(self, other: Value | Number) -> Value:
-        return _binary(self.data * _num(other, "mul"), R.MUL, self, other)  # d/da = b, d/db = a
-
-    def __rmul__(self, other: Number) -> Value:
-        return _binary(_num(other, "mul") * self.data, R.MUL, other, self)
-
-    def __truediv__(self, other: Value | Number) -> Value:
-        # d/da = 1/b, d/db = -a/b^2
-        return _binary(_div(self.data, _num(other, "div")), R.DIV, self, other)
-
-    def __rtruediv__(self, other: Number) -> Value:
-        return _binary(_div(_num(other, "div"), self.data), R.DIV, other, self)
-
-    def __pow__(self, other: Value | Number) -> Value:
-        # d/da = b a^(b-1), d/db = ln(a) a^b
-        return _binary(_pow(self.data, _num(other, "pow")), R.POW, self, other)
-
-    def __rpow__(self, other: Number) -> Value:
-        return _binary(_pow(_num(other, "pow"), self.data), R.POW, other, self)
-
-    def __neg__(self) -> Value:
-        return _unary(-self.data, R.NEG, self)  # d/da = -1
+    # -- arithmetic: forward function, then the local derivatives ------------
+    # (The rules themselves live in chainrule.rules; the comments repeat them.)
+    __add__ = _binary(R.ADD, operator.add)  # d/da = 1, d/db = 1
+    __radd__ = _binary(R.ADD, operator.add, reflected=True)
+    __sub__ = _binary(R.SUB, operator.sub)  # d/da = 1, d/db = -1
+    __rsub__ = _binary(R.SUB, operator.sub, reflected=True)
+    __mul__ = _binary(R.MUL, operator.mul)  # d/da = b, d/db = a
+    __rmul__ = _binary(R.MUL, operator.mul, reflected=True)
+    __truediv__ = _binary(R.DIV, _div)  # d/da = 1/b, d/db = -a/b^2
+    __rtruediv__ = _binary(R.DIV, _div, reflected=True)
+    __pow__ = _binary(R.POW, _pow)  # d/da = b a^(b-1), d/db = ln(a) a^b
+    __rpow__ = _binary(R.POW, _pow, reflected=True)
+    __neg__ = _unary(R.NEG, operator.neg)  # d/da = -1
 
     def __pos__(self) -> Value:
         return self
 
     # -- functions -------------------------------------------------------
-    def exp(self) -> Value:
-        return _unary(R._float_exp(self.data), R.EXP, self)  # d/dx = exp(x)
-
-    def log(self) -> Value:
-        return _unary(R._float_log(self.data), R.LOG, self)  # d/dx = 1/x
-
-    def tanh(self) -> Value:
-        return _unary(math.tanh(self.data), R.TANH, self)  # d/dx = 1 - tanh^2
-
-    def sigmoid(self) -> Value:
-        x = self.data
-        # Two forms, so exp never overflows: d/dx = s(1-s)
-        if x >= 0:
-            s = 1.0 / (1.0 + math.exp(-x))
-        else:
-            e = math.exp(x)
-            s = e / (1.0 + e)
-        return _unary(s, R.SIGMOID, self)
-
-    def relu(self) -> Value:
-        x = self.data
-        return _unary(x if x > 0 else 0.0, R.RELU, self)  # d/dx = 1 if x > 0 else 0
+    exp = _unary(R.EXP, R._float_exp)  # d/dx = exp(x)
+    log = _unary(R.LOG, R._float_log)  # d/dx = 1/x
+    tanh = _unary(R.TANH, math.tanh)  # d/dx = 1 - tanh(x)^2
+    sigmoid = _unary(R.SIGMOID, _sigmoid)  # d/dx = s(1-s)
+    relu = _unary(R.RELU, _relu)  # d/dx = 1 if x > 0 else 0
 
     # -- comparisons give plain bools; they are not differentiable --------
     def __lt__(self, other: Value | Number) -> bool:
@@ -190,73 +260,3 @@ def _num(x: Any, op: str) -> float:
         f"{op}: unsupported operand type {type(x).__name__} for a Value "
         "(expected a Value, an int or a float)"
     )
-
-
-def _div(a: float, b: float) -> float:
-    try:
-        return a / b
-    except ZeroDivisionError:  # follow IEEE 754 / numpy: x/0 = +-inf, 0/0 = nan
-        return math.copysign(math.inf, a) * math.copysign(1.0, b) if a != 0 else math.nan
-
-
-def _pow(a: float, b: float) -> float:
-    try:
-        r = a**b
-    except ZeroDivisionError:  # 0 ** negative
-        return math.inf
-    except OverflowError:
-        return math.inf
-    if isinstance(r, complex):  # negative base, fractional exponent: no real result
-        return math.nan
-    return float(r)
-
-
-def _unary(data: float, op: R.Op, a: Value) -> Value:
-    out = Value.__new__(Value)
-    out.data = data
-    out.grad = None
-    out.name = ""
-    out._seq = tick()
-    if a.requires_grad and GRAD_MODE.enabled:
-        out.requires_grad = True
-        out._op = op
-        out._parents = (a,)
-        if SCOPES:
-            out._scope = SCOPES[-1]
-    else:
-        out.requires_grad = False
-        out._op = None
-        out._parents = ()
-    out._ctx = None
-    if ANOMALY.enabled:
-        check_forward(out, op, (a,))
-    return out
-
-
-def _binary(data: float, op: R.Op, a: Value | Number, b: Value | Number) -> Value:
-    out = Value.__new__(Value)
-    out.data = data
-    out.grad = None
-    out.name = ""
-    out._seq = tick()
-    if GRAD_MODE.enabled and (
-        (isinstance(a, Value) and a.requires_grad) or (isinstance(b, Value) and b.requires_grad)
-    ):
-        out.requires_grad = True
-        out._op = op
-        # Numbers are stored as they are: constants in the graph, not nodes.
-        if not isinstance(a, (Value, int, float)):
-            a = float(a)  # a numpy scalar
-        if not isinstance(b, (Value, int, float)):
-            b = float(b)
-        out._parents = (a, b)
-        if SCOPES:
-            out._scope = SCOPES[-1]
-    else:
-        out.requires_grad = False
-        out._op = None
-        out._parents = ()
-    out._ctx = None
-    if ANOMALY.enabled:
-        check_forward(out, op, (a, b))
-    return out
