@@ -1,0 +1,416 @@
+"""Layers and losses as plain functions of tensors.
+
+Everything here is composed from :class:`~chainrule.Tensor` operations, so
+the engine differentiates it with the rules it already has; no function in
+this module computes a gradient itself.  The module classes in
+:mod:`chainrule.nn` are thin wrappers around these.
+
+Losses follow PyTorch's definitions and its ``reduction`` argument:
+``'mean'`` (the default) averages the per-element losses, ``'sum'`` adds them
+and ``'none'`` returns them unreduced.
+
+>>> import chainrule as cr
+>>> import chainrule.nn.functional as F
+>>> logits = cr.Tensor([[2.0, 0.5, -1.0]], requires_grad=True)
+>>> loss = F.cross_entropy(logits, [0])
+>>> loss.backward()
+>>> bool(abs(logits.grad.sum()) < 1e-12)   # softmax - one_hot sums to zero
+True
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..random import resolve
+from ..tensor import Tensor, maximum, where
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+# ---------------------------------------------------------------------------
+# Layers and activations.
+# ---------------------------------------------------------------------------
+
+
+def linear(input: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:  # noqa: A002
+    """``input @ weight.T + bias``: an affine map of the last axis.
+
+    ``input`` has shape ``(..., in_features)``, ``weight`` ``(out_features,
+    in_features)`` and ``bias`` ``(out_features,)``; the result has shape
+    ``(..., out_features)``; a single sample (1-D input) is computed as
+    ``weight @ input``.  By the matmul rule, dL/dweight = g^T input and
+    dL/dinput = g weight, with ``g`` the gradient of the output; the bias
+    receives g summed over the leading axes.
+
+    >>> import chainrule as cr
+    >>> linear(cr.Tensor([1.0, 2.0]), cr.Tensor([[1.0, 1.0], [0.0, 2.0]]), cr.Tensor([0.5, 0.0]))
+    Tensor([3.5, 4. ])
+    """
+    x = _as_tensor(input, "linear")
+    w_shape = weight.shape
+    if len(w_shape) != 2:
+        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got {w_shape}")
+    if x.ndim == 0 or x.shape[-1] != w_shape[1]:
+        raise ValueError(
+            f"linear: input of shape {x.shape} does not fit weight of shape {w_shape}: the "
+            f"input's last dimension must be in_features = {w_shape[1]}"
+        )
+    # One sample reads as the textbook W x; a batch needs the rows transposed.
+    out = weight @ x if x.ndim == 1 else x @ weight.T
+    if bias is not None:
+        if bias.shape != (w_shape[0],):
+            raise ValueError(
+                f"linear: bias has shape {bias.shape}, expected ({w_shape[0]},) to match weight "
+                f"{w_shape}"
+            )
+        out = out + bias
+    return out
+
+
+def sigmoid(input: Any) -> Tensor:  # noqa: A002
+    """The logistic function 1/(1+e^-x); its derivative is s(1-s)."""
+    return _as_tensor(input, "sigmoid").sigmoid()
+
+
+def tanh(input: Any) -> Tensor:  # noqa: A002
+    """The hyperbolic tangent; its derivative is 1 - tanh(x)^2."""
+    return _as_tensor(input, "tanh").tanh()
+
+
+def relu(input: Any) -> Tensor:  # noqa: A002
+    """max(x, 0); its derivative is 1 for x > 0, else 0."""
+    return _as_tensor(input, "relu").relu()
+
+
+def softplus(input: Any) -> Tensor:  # noqa: A002
+    """log(1 + e^x), computed as ``max(x, 0) + log(1 + e^-|x|)`` so it never overflows.
+
+    Its derivative is the logistic function sigmoid(x); the engine gets it
+    from the pieces (at x = 0 the halves of ``maximum``'s tie and ``abs``'s
+    zero slope add up to exactly 1/2).
+    """
+    x = _as_tensor(input, "softplus")
+    return maximum(x, 0.0) + (1.0 + (-x.abs()).exp()).log()
+
+
+def softmax(input: Any, axis: int = -1, *, dim: int | None = None) -> Tensor:  # noqa: A002
+    """e^x / sum(e^x) along ``axis`` (``dim`` is an alias); rows of the result sum to 1."""
+    return _as_tensor(input, "softmax").softmax(axis, dim=dim)
+
+
+def log_softmax(input: Any, axis: int = -1, *, dim: int | None = None) -> Tensor:  # noqa: A002
+    """x - logsumexp(x) along ``axis`` (``dim`` is an alias), computed without overflow."""
+    return _as_tensor(input, "log_softmax").log_softmax(axis, dim=dim)
+
+
+def dropout(
+    input: Any,  # noqa: A002
+    p: float = 0.5,
+    training: bool = True,
+    generator: np.random.Generator | None = None,
+) -> Tensor:
+    """Zero each element with probability ``p`` and scale the rest by 1/(1-p).
+
+    Only while ``training``; otherwise the input is returned unchanged.  The
+    mask is a constant, so the gradient is the same mask times 1/(1-p).
+    """
+    x = _as_tensor(input, "dropout")
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: p must be a probability in [0, 1], got {p}")
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return x * 0.0
+    rng = resolve(generator, "dropout")
+    keep = (rng.random(x.shape) >= p).astype(x.dtype) / (1.0 - p)
+    return x * keep
+
+
+# ---------------------------------------------------------------------------
+# Losses.
+# ---------------------------------------------------------------------------
+
+
+def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """Squared error ``(input - target)^2``, reduced.
+
+    The derivative of each term with respect to the input is
+    2 (input - target).  ``target`` must have the same shape as ``input``
+    (no silent broadcasting, which would compare every element with every
+    other).
+
+    >>> import chainrule as cr
+    >>> mse_loss(cr.Tensor([1.0, 3.0]), cr.Tensor([0.0, 1.0]))
+    Tensor(2.5)
+    """
+    x = _as_tensor(input, "mse_loss")
+    y = _target(target, x, "mse_loss")
+    _check_reduction(reduction, "mse_loss")
+    return _reduce((x - y) ** 2, reduction)
+
+
+def binary_cross_entropy(
+    input: Tensor,  # noqa: A002
+    target: Any,
+    weight: Any = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """Cross-entropy of probabilities: ``-(y log p + (1 - y) log(1 - p))``, reduced.
+
+    ``input`` holds probabilities in [0, 1] (the output of a sigmoid);
+    ``target`` the same shape, usually 0s and 1s.  Each logarithm is clamped
+    below at -100, as PyTorch does, so a probability of exactly 0 or 1 gives
+    a finite loss.  The derivative with respect to p is
+    (p - y) / (p (1 - p)); for logits prefer
+    :func:`binary_cross_entropy_with_logits`, which stays accurate when the
+    sigmoid saturates.
+
+    >>> import chainrule as cr
+    >>> round(binary_cross_entropy(cr.Tensor([0.5]), cr.Tensor([1.0])).item(), 6)
+    0.693147
+    """
+    p = _as_tensor(input, "binary_cross_entropy")
+    y = _target(target, p, "binary_cross_entropy")
+    _check_reduction(reduction, "binary_cross_entropy")
+    data = p.data
+    if data.size and not (np.all(data >= 0) and np.all(data <= 1)):
+        raise ValueError(
+            "binary_cross_entropy: input must hold probabilities in [0, 1], got values from "
+            f"{np.nanmin(data):.4g} to {np.nanmax(data):.4g}"
+            f"{' and NaN' if np.isnan(data).any() else ''} (apply a sigmoid first, or use "
+            "binary_cross_entropy_with_logits on the raw scores)"
+        )
+    loss = -(y * _clamped_log(p) + (1.0 - y) * _clamped_log(1.0 - p))
+    if weight is not None:
+        loss = loss * _weight(weight, p, "binary_cross_entropy")
+    return _reduce(loss, reduction)
+
+
+def binary_cross_entropy_with_logits(
+    input: Tensor,  # noqa: A002
+    target: Any,
+    weight: Any = None,
+    reduction: str = "mean",
+    pos_weight: Any = None,
+) -> Tensor:
+    """Binary cross-entropy on logits x, with p = sigmoid(x), computed stably.
+
+    Since -log sigmoid(x) = softplus(-x) and -log(1 - sigmoid(x)) =
+    x + softplus(-x), the loss ``-(w_pos y log p + (1 - y) log(1 - p))`` is
+
+        (1 - y) x + (1 + (w_pos - 1) y) softplus(-x)
+
+    with the stable :func:`softplus`; no exponential can overflow.  Without
+    ``pos_weight`` (w_pos = 1) this is ``softplus(x) - x y``, that is
+    ``max(x, 0) - x y + log(1 + e^-|x|)``, and its derivative with respect to
+    x is sigmoid(x) - y.
+
+    >>> import chainrule as cr
+    >>> round(binary_cross_entropy_with_logits(cr.Tensor([0.0]), cr.Tensor([1.0])).item(), 6)
+    0.693147
+    """
+    x = _as_tensor(input, "binary_cross_entropy_with_logits")
+    y = _target(target, x, "binary_cross_entropy_with_logits")
+    _check_reduction(reduction, "binary_cross_entropy_with_logits")
+    if pos_weight is None:
+        loss = softplus(x) - x * y  # = max(x, 0) - x y + log(1 + e^-|x|)
+    else:
+        pw = _weight(pos_weight, x, "binary_cross_entropy_with_logits (pos_weight)")
+        loss = (1.0 - y) * x + (1.0 + (pw - 1.0) * y) * softplus(-x)
+    if weight is not None:
+        loss = loss * _weight(weight, x, "binary_cross_entropy_with_logits")
+    return _reduce(loss, reduction)
+
+
+def cross_entropy(
+    input: Tensor,  # noqa: A002
+    target: Any,
+    weight: Any = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> Tensor:
+    """Softmax cross-entropy of logits against class indices: ``-log softmax(x)[y]``.
+
+    ``input`` has shape ``(N, C)`` (or ``(C,)``, or ``(N, C, d1, ...)`` with
+    the classes on axis 1); ``target`` holds integer class indices in
+    ``[0, C)`` with the input's shape minus the class axis.  The loss is
+    ``nll_loss(log_softmax(input, axis=1), target)``, and log-softmax never
+    overflows.  Its derivative with respect to the logits is
+    softmax(x) - one_hot(y) (per sample, before the reduction).
+
+    ``weight`` gives each class a weight (then ``'mean'`` divides by the
+    total weight of the targets, as PyTorch does); targets equal to
+    ``ignore_index`` contribute nothing.
+
+    >>> import chainrule as cr
+    >>> x = cr.Tensor([[0.0, 0.0], [3.0, 1.0]])
+    >>> cross_entropy(x, [1, 0], reduction='none').data.round(4)
+    array([0.6931, 0.1269])
+    """
+    x = _as_tensor(input, "cross_entropy")
+    if x.ndim == 0:
+        raise ValueError("cross_entropy: input must have a class axis, got a 0-d tensor")
+    return nll_loss(
+        x.log_softmax(axis=0 if x.ndim == 1 else 1),
+        target,
+        weight=weight,
+        ignore_index=ignore_index,
+        reduction=reduction,
+        _where="cross_entropy",
+    )
+
+
+def nll_loss(
+    input: Tensor,  # noqa: A002
+    target: Any,
+    weight: Any = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    *,
+    _where: str = "nll_loss",
+) -> Tensor:
+    """Negative log-likelihood: ``-input[n, y_n]`` for log-probabilities ``input``.
+
+    Shapes and arguments as :func:`cross_entropy`, which is this loss after
+    a log-softmax.  Picking one entry per sample is indexing, whose gradient
+    scatters -1 (times the weight) back to the picked entries.
+    """
+    x = _as_tensor(input, _where)
+    _check_reduction(reduction, _where)
+    if x.ndim == 0:
+        raise ValueError(f"{_where}: input must have a class axis, got a 0-d tensor")
+    cls_axis = 0 if x.ndim == 1 else 1
+    n_cls = x.shape[cls_axis]
+    t = _class_indices(
+        target, x.shape[:cls_axis] + x.shape[cls_axis + 1 :], n_cls, ignore_index, _where
+    )
+    keep = t != ignore_index
+    # Classes on the last axis, one row per sample: (M, C).
+    if x.ndim == 1:
+        rows = x.reshape(1, n_cls)
+    elif x.ndim == 2:
+        rows = x
+    else:
+        perm = (0, *range(2, x.ndim), 1)
+        rows = x.transpose(perm).reshape(-1, n_cls)
+    idx = np.where(keep, t, 0).reshape(-1)
+    picked = rows[np.arange(idx.size), idx]
+    w = None
+    if weight is not None:
+        cw = _weight(weight, None, _where)
+        if cw.shape != (n_cls,):
+            raise ValueError(
+                f"{_where}: weight must have one entry per class, shape ({n_cls},), got {cw.shape}"
+            )
+        w = cw[idx].astype(x.dtype) * keep.reshape(-1)
+    elif not keep.all():
+        w = keep.reshape(-1).astype(x.dtype)
+    loss = -picked if w is None else -picked * w
+    if reduction == "none":
+        return loss.reshape(t.shape)
+    if reduction == "sum":
+        return loss.sum()
+    if w is None:
+        return loss.mean()
+    return loss.sum() / w.sum()
+
+
+# ---------------------------------------------------------------------------
+# Helpers.
+# ---------------------------------------------------------------------------
+
+
+def _as_tensor(x: Any, where: str) -> Tensor:
+    if isinstance(x, Tensor):
+        return x
+    try:
+        return Tensor(x)
+    except TypeError as e:
+        raise TypeError(f"{where}: input must be a Tensor or array-like: {e}") from None
+
+
+def _target(target: Any, like: Tensor, where: str) -> Any:
+    """The target as a Tensor (kept, if it is one) or a float array, shaped like the input."""
+    if isinstance(target, Tensor):
+        y: Any = target
+        shape = target.shape
+    else:
+        try:
+            y = np.asarray(target)
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"{where}: target must be array-like: {e}") from None
+        if y.dtype.kind not in "biuf":
+            raise TypeError(f"{where}: target must hold numbers, got dtype {y.dtype}")
+        y = y.astype(like.dtype if like.dtype.kind == "f" else np.float64)
+        shape = y.shape
+    if shape != like.shape:
+        raise ValueError(
+            f"{where}: target shape {shape} does not match input shape {like.shape}; "
+            "they must be equal (reshape one of them)"
+        )
+    return y
+
+
+def _weight(weight: Any, like: Tensor | None, where: str) -> np.ndarray:
+    w = np.asarray(weight.data if isinstance(weight, Tensor) else weight)
+    if w.dtype.kind not in "biuf":
+        raise TypeError(f"{where}: weight must hold numbers, got dtype {w.dtype}")
+    if like is not None:
+        try:
+            np.broadcast_shapes(w.shape, like.shape)
+        except ValueError:
+            raise ValueError(
+                f"{where}: weight of shape {w.shape} does not broadcast to the input's shape "
+                f"{like.shape}"
+            ) from None
+        return w.astype(like.dtype)
+    return w
+
+
+def _class_indices(
+    target: Any, shape: tuple[int, ...], n_cls: int, ignore_index: int, where: str
+) -> np.ndarray:
+    t = np.asarray(target.data if isinstance(target, Tensor) else target)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"{where}: target must hold integer class indices, got dtype {t.dtype}")
+    if t.shape != shape:
+        raise ValueError(
+            f"{where}: target shape {t.shape} does not match the input: for input of "
+            f"{n_cls} classes the target must have shape {shape} (the input's shape "
+            "without the class axis)"
+        )
+    bad = (t != ignore_index) & ((t < 0) | (t >= n_cls))
+    if bad.any():
+        pos = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(
+            f"{where}: target {int(t[pos])} at position {pos} is not a class index; "
+            f"with {n_cls} classes targets must be in [0, {n_cls - 1}]"
+        )
+    return t.astype(np.intp)
+
+
+def _clamped_log(x: Tensor) -> Tensor:
+    """log(x) clamped below at -100, with a finite gradient even where x is exactly 0."""
+    if np.all(x.data > 0):
+        return x.log().clip(min=-100.0)
+    pos = x.data > 0
+    # Where x = 0 the log is taken of 1 instead and its gradient is discarded.
+    return where(pos, where(pos, x, 1.0).log(), -100.0).clip(min=-100.0)
+
+
+def _check_reduction(reduction: str, where: str) -> None:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(
+            f"{where}: reduction must be one of 'mean', 'sum', 'none', got {reduction!r}"
+        )
+
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    return loss
