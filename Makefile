@@ -20,7 +20,7 @@ $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 demo: $(VENV)/.demo-installed
-	$(BIN)/python examples/demo.py
+	$(BIN)/python -m chainrule tutorial
 
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check src tests examples bench
@@ -29,6 +29,15 @@ lint: $(VENV)/.test-installed
 
 test: lint
 	$(BIN)/python -m pytest
+
+# The benchmark suite against the peers (see docs/performance.md); pass options
+# with BENCH_ARGS, e.g. make bench BENCH_ARGS="--quick --cases mazur"
+$(VENV)/.bench-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[bench,examples]'
+	touch $@
+
+bench: $(VENV)/.bench-installed
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -13,6 +13,8 @@ derivative rules (:mod:`chainrule.rules`).
 0.246134
 """
 
+from . import nn, optim
+from .draw import draw, draw_backward
 from .engine import (
     AnomalyError,
     InplaceError,
@@ -23,8 +25,11 @@ from .engine import (
     is_grad_enabled,
     no_grad,
 )
+from .explain import explain
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+from .random import manual_seed
 from .rules import OPS, Op
+from .serialization import load, save
 from .tensor import (
     Tensor,
     cat,
@@ -62,19 +67,27 @@ __all__ = [
     "clip",
     "concatenate",
     "detect_anomaly",
+    "draw",
+    "draw_backward",
     "enable_grad",
     "exp",
+    "explain",
     "grad",
     "gradcheck",
     "gradgradcheck",
     "is_grad_enabled",
+    "load",
     "log",
     "log_softmax",
     "logsumexp",
+    "manual_seed",
     "maximum",
     "minimum",
+    "nn",
     "no_grad",
+    "optim",
     "relu",
+    "save",
     "sigmoid",
     "softmax",
     "sqrt",

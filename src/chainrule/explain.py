@@ -1,0 +1,541 @@
+"""The chain rule, spelled out: every path from an output back to one input.
+
+Reverse-mode autodiff computes ``d output / d leaf`` without ever listing the
+paths through the graph, but the number it finds is exactly this sum::
+
+    d output / d leaf  =   sum over paths p   product over edges e of p   local(e)
+
+where a *path* runs from ``output`` back to ``leaf`` through the operations
+that made each value, and ``local(e)`` is the local derivative of an op's
+output with respect to the operand on that edge (a number from the derivative
+table in :mod:`chainrule.rules`).  :func:`explain` lists those paths, the
+factors on them, their products and the sum, and checks the sum against the
+engine's own gradient.
+
+For a Tensor graph the same holds element by element: a path runs from one
+output element back to one element of the leaf, and each edge's factor is one
+entry ``d out[j] / d in[i]`` of the op's local Jacobian.
+
+>>> import chainrule as cr
+>>> x = cr.Value(0.5, name="x")
+>>> y = x * x
+>>> y.name = "y"
+>>> e = cr.explain(y, x)
+>>> e.count, e.total
+(2, 1.0)
+>>> [p.product for p in e.paths]
+[0.5, 0.5]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .engine import Node, iter_graph
+
+#: Listing stops here; larger explanations report only the count of paths.
+MAX_PATHS = 200
+#: At most this many (node, element) pairs are analysed for a Tensor graph.
+MAX_ELEMENTS = 20_000
+
+Index = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One edge of a path: ``child = op(..., parent, ...)``, read backwards.
+
+    Attributes:
+        child: the value the op computed (nearer the output).
+        parent: the operand (nearer the leaf).
+        operand: the position of ``parent`` among the op's operands.
+        op: the op's name.
+        formula: the local derivative as text, e.g. ``d sigmoid(x)/dx = s(1-s)``.
+        local: its value here, ``d child[child_index] / d parent[parent_index]``.
+        child_index, parent_index: element positions (``()`` for scalars).
+    """
+
+    child: Node
+    parent: Node
+    operand: int
+    op: str
+    formula: str
+    local: float
+    child_index: Index = ()
+    parent_index: Index = ()
+
+
+@dataclass(frozen=True)
+class Path:
+    """A path from the output to the leaf: its steps (output first) and their product."""
+
+    steps: tuple[Step, ...]
+    product: float
+
+
+@dataclass
+class Explanation:
+    """The result of :func:`explain`.
+
+    Attributes:
+        output, leaf: the two ends; ``output_index`` and ``leaf_index`` name the
+            elements for Tensors (``()`` for Values).
+        count: the number of paths (counted, even when too many to list).
+        paths: every path, or empty when ``count`` exceeds the listing limit
+            (``truncated`` is then True).
+        edges: every edge that lies on at least one path, with its local
+            derivative (also when the paths are not listed).
+        total: the sum over paths of the products, computed edge by edge.
+        autodiff: the engine's gradient of the same element, for comparison.
+        matches: whether ``total`` and ``autodiff`` agree to rounding.
+    """
+
+    output: Node
+    leaf: Node
+    output_index: Index
+    leaf_index: Index
+    count: int
+    paths: list[Path]
+    edges: list[Step]
+    total: float
+    autodiff: float
+    matches: bool
+    truncated: bool
+    labels: dict[int, str] = field(default_factory=dict, repr=False)
+
+    def label(self, node: Node, index: Index = ()) -> str:
+        """How a node (or one of its elements) is named in the table."""
+        base = self.labels.get(id(node)) or node_label(node)
+        if index and node.shape:
+            base += "[" + ", ".join(str(i) for i in index) + "]"
+        return base
+
+    def __str__(self) -> str:
+        out = self.label(self.output, self.output_index)
+        leaf = self.label(self.leaf, self.leaf_index)
+        verdict = "they match" if self.matches else "MISMATCH"
+        lines = [
+            f"d {out} / d {leaf}: {self.count} path{'s' if self.count != 1 else ''} "
+            f"from {out} back to {leaf}",
+        ]
+        if self.truncated:
+            lines.append(
+                f"  ({self.count} paths are too many to list; the sum below is computed "
+                "edge by edge over the same paths)"
+            )
+        for n, path in enumerate(self.paths, 1):
+            lines.append("")
+            lines.append(f"path {n} of {self.count}")
+            rows = [("edge", "op", "local derivative", "value")]
+            for s in path.steps:
+                rows.append(
+                    (
+                        f"{self.label(s.child, s.child_index)} <- "
+                        f"{self.label(s.parent, s.parent_index)}",
+                        s.op,
+                        s.formula,
+                        _num(s.local),
+                    )
+                )
+            widths = [max(len(r[c]) for r in rows) for c in range(4)]
+            for r in rows:
+                lines.append("  " + "  ".join(r[c].ljust(widths[c]) for c in range(4)).rstrip())
+            lines.append(f"  product along the path = {_num(path.product)}")
+        lines.append("")
+        if self.paths:
+            terms = _num(self.paths[0].product) + "".join(
+                f" - {_num(-p.product)}" if p.product < 0 else f" + {_num(p.product)}"
+                for p in self.paths[1:]
+            )
+            if len(self.paths) > 1:
+                lines.append(f"sum over paths = {terms} = {_num(self.total)}")
+            else:
+                lines.append(f"sum over paths = {_num(self.total)}")
+        else:
+            lines.append(f"sum over paths = {_num(self.total)}")
+        lines.append(f"autodiff gradient = {_num(self.autodiff)} ({verdict})")
+        return "\n".join(lines)
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(str(self))
+
+
+def _num(x: float) -> str:
+    return f"{x:.9g}"
+
+
+def node_label(node: Node) -> str:
+    """A node's name, or the name of the op that made it, or ``leaf``."""
+    return node.name or (node.op or "leaf")
+
+
+_UNARY_SYMBOLS = ("neg", "astype")
+
+
+def formula_text(op: Any, i: int, arity: int) -> str:
+    """The local derivative of ``op`` with respect to operand ``i``, as a sentence.
+
+    >>> from chainrule.rules import OPS
+    >>> formula_text(OPS["sigmoid"], 0, 1)
+    'd sigmoid(x)/dx = s(1-s)'
+    >>> formula_text(OPS["mul"], 1, 2)
+    'd(a * b)/db = a'
+    """
+    symbol = op.symbol
+    if op.vjps is None:
+        var = f"xs[{i}]"
+        expr = f"d {symbol}/d{var}"
+    elif arity == 1:
+        var = "a" if ("x" not in symbol and "a" in symbol) else "x"
+        if symbol.startswith(op.name + "("):
+            expr = f"d {symbol}/d{var}"
+        elif op.elementwise and op.name not in _UNARY_SYMBOLS:
+            expr = f"d {op.name}({var})/d{var}"
+        else:
+            expr = f"d({symbol})/d{var}"
+    else:
+        var = "ab"[i] if i < 2 else f"x{i}"
+        expr = f"d {symbol}/d{var}" if symbol.startswith(op.name + "(") else f"d({symbol})/d{var}"
+    return f"{expr} = {op.formula(i)}"
+
+
+# ---------------------------------------------------------------------------
+# The element graph.  An element is (node, flat index); a Value has one element.
+# ---------------------------------------------------------------------------
+
+_Edge = tuple[int, Node, int, float]  # operand position, parent, parent flat index, local
+
+
+def _args(node: Node) -> tuple[Any, ...]:
+    return tuple(p.data if isinstance(p, Node) else p for p in node._parents)
+
+
+def _is_array(node: Node) -> bool:
+    return isinstance(node.data, np.ndarray)
+
+
+def _broadcast_source(j: int, out_shape: Index, in_shape: Index) -> int:
+    """The flat index of the input element that broadcasting copied to output ``j``."""
+    if not in_shape:
+        return 0
+    multi = np.unravel_index(j, out_shape) if out_shape else ()
+    lead = len(out_shape) - len(in_shape)
+    src = tuple(0 if n == 1 else multi[lead + k] for k, n in enumerate(in_shape))
+    return int(np.ravel_multi_index(src, in_shape))
+
+
+def _element_edges(node: Node, j: int, keep: set[int]) -> list[_Edge]:
+    """The edges from element ``j`` of ``node`` to elements of its operands in ``keep``.
+
+    The local derivative ``d node[j] / d parent[k]`` is the op's VJP applied to
+    a one-hot gradient (1 at ``j``), read at ``k``.  Elementwise ops have one
+    edge per operand (to the element broadcasting placed at ``j``), kept even
+    where the derivative happens to be 0; for the other ops an edge is a
+    nonzero entry of that Jacobian row.
+    """
+    from .rules import unbroadcast
+
+    op = node._op
+    assert op is not None
+    args = _args(node)
+    edges: list[_Edge] = []
+    if not _is_array(node):
+        for i, p in enumerate(node._parents):
+            if isinstance(p, Node) and p.requires_grad and id(p) in keep:
+                pg = op.vjp_at(i, 1.0, node.data, node._ctx, *args)
+                if pg is not None:
+                    edges.append((i, p, 0, float(pg)))
+        return edges
+    g = np.zeros(node.data.shape, dtype=node.data.dtype)
+    g.flat[j] = 1
+    for i, p in enumerate(node._parents):
+        if not (isinstance(p, Node) and p.requires_grad and id(p) in keep):
+            continue
+        pg = op.vjp_at(i, g, node.data, node._ctx, *args)
+        if pg is None:
+            continue
+        pshape = np.shape(p.data)
+        row = np.asarray(unbroadcast(np.asarray(pg), pshape))
+        if op.elementwise:
+            k = _broadcast_source(j, node.data.shape, pshape)
+            edges.append((i, p, k, float(row.flat[k])))
+        else:
+            for nz in np.flatnonzero(row):
+                edges.append((i, p, int(nz), float(row.flat[nz])))
+    return edges
+
+
+def _index(node: Node, index: Any, what: str) -> tuple[Index, int]:
+    """Normalise an element index into (multi-index, flat index)."""
+    shape = tuple(np.shape(node.data))
+    size = math.prod(shape)
+    if index is None:
+        if size != 1:
+            raise ValueError(
+                f"explain: {what} {node_label(node)} has shape {shape}; pass "
+                f"{'output_index' if what == 'output' else 'index'}= to choose one element"
+            )
+        multi: Index = (0,) * len(shape)
+    else:
+        idx = (index,) if isinstance(index, (int, np.integer)) else tuple(index)
+        if len(idx) != len(shape) or not all(isinstance(i, (int, np.integer)) for i in idx):
+            raise ValueError(
+                f"explain: the {what} index {index!r} does not name one element of "
+                f"{node_label(node)}, which has shape {shape}"
+            )
+        try:
+            multi = tuple(int(i) % n if -n <= i < n else _oob(i) for i, n in zip(idx, shape))
+        except IndexError:
+            raise IndexError(
+                f"explain: the {what} index {index!r} is out of range for "
+                f"{node_label(node)} of shape {shape}"
+            ) from None
+    flat = int(np.ravel_multi_index(multi, shape)) if shape else 0
+    return (multi if shape else ()), flat
+
+
+def _oob(i: int) -> int:
+    raise IndexError(i)
+
+
+def _unflat(node: Node, k: int) -> Index:
+    shape = np.shape(node.data)
+    return tuple(int(v) for v in np.unravel_index(k, shape)) if shape else ()
+
+
+def reaching(output: Node, leaf: Node) -> tuple[list[Node], set[int]]:
+    """The graph of ``output`` (parents first) and the ids of nodes with a path to ``leaf``."""
+    order = iter_graph([output])
+    reach: set[int] = set()
+    for node in order:
+        if node is leaf:
+            reach.add(id(node))
+            continue
+        if any(isinstance(p, Node) and p.requires_grad and id(p) in reach for p in node._parents):
+            reach.add(id(node))
+    return order, reach
+
+
+def node_names(order: Sequence[Node]) -> dict[int, str]:
+    """Labels for the table: names where given, else the op plus a counter."""
+    labels: dict[int, str] = {}
+    counts: dict[str, int] = {}
+    for node in order:
+        if node.name:
+            labels[id(node)] = node.name
+        else:
+            base = node.op or "leaf"
+            counts[base] = counts.get(base, 0) + 1
+            labels[id(node)] = f"{base}#{counts[base]}"
+    return labels
+
+
+def _walk(
+    start: tuple[int, int],
+    target: tuple[int, int],
+    edges: dict[tuple[int, int], list[_Edge]],
+    count: dict[tuple[int, int], int],
+    step: Callable[[tuple[int, int], _Edge], Step],
+) -> Iterator[tuple[Step, ...]]:
+    """Every path from ``start`` to ``target``, depth first, with an explicit stack
+    (a chain may be far deeper than Python's recursion limit)."""
+    if start == target:
+        yield ()
+        return
+    trail: list[Step] = []  # the steps from start to the top of the stack
+    elems = [start]
+    todo = [iter(edges[start])]
+    while todo:
+        e = elems[-1]
+        for edge in todo[-1]:
+            pe = (id(edge[1]), edge[2])
+            if not count.get(pe, 0):
+                continue
+            trail.append(step(e, edge))
+            if pe == target:
+                yield tuple(trail)
+                trail.pop()
+                continue
+            elems.append(pe)
+            todo.append(iter(edges[pe]))
+            break
+        else:
+            todo.pop()
+            elems.pop()
+            if trail:
+                trail.pop()
+
+
+def explain(
+    output: Node,
+    leaf: Node,
+    index: Any = None,
+    *,
+    output_index: Any = None,
+    max_paths: int = MAX_PATHS,
+    max_elements: int = MAX_ELEMENTS,
+) -> Explanation:
+    """Every path from ``output`` back to ``leaf``, with the chain rule along each.
+
+    Args:
+        output: a Value or Tensor computed from ``leaf``.
+        leaf: a node that requires grad (an input, a parameter or an
+            intermediate value).
+        index: for a Tensor ``leaf`` with more than one element, which element
+            (an int for 1-D, else a tuple).
+        output_index: the same for a Tensor ``output``.
+        max_paths: list the paths only if there are at most this many; the
+            count and the sum are computed in any case.
+        max_elements: refuse (ValueError) to analyse more than this many
+            Tensor elements between the two ends.
+
+    Returns:
+        An :class:`Explanation`; ``print`` it for a table of the paths, the
+        factors (formula and number), the products and their sum, checked
+        against :func:`chainrule.grad`.
+
+    The sum over paths is ``d output[output_index] / d leaf[index]`` by the
+    chain rule of several variables: each path contributes the product of the
+    local derivatives on its edges.
+
+    >>> import chainrule as cr
+    >>> w = cr.Value(0.5, name="w")
+    >>> y = (w * 3.0).tanh()
+    >>> y.name = "y"
+    >>> print(cr.explain(y, w))
+    d y / d w: 1 path from y back to w
+    <BLANKLINE>
+    path 1 of 1
+      edge        op    local derivative      value
+      y <- mul#1  tanh  d tanh(x)/dx = 1-t^2  0.180706639
+      mul#1 <- w  mul   d(a * b)/da = b       3
+      product along the path = 0.542119917
+    <BLANKLINE>
+    sum over paths = 0.542119917
+    autodiff gradient = 0.542119917 (they match)
+    """
+    from .engine import grad as autodiff_grad
+
+    for what, n in (("output", output), ("leaf", leaf)):
+        if not isinstance(n, Node):
+            raise TypeError(f"explain: {what} must be a Value or Tensor, got {type(n).__name__}")
+    if not leaf.requires_grad:
+        raise ValueError(
+            f"explain: the leaf {node_label(leaf)} does not require grad, so no gradient "
+            "flows to it"
+        )
+    if type(output) is not type(leaf):
+        raise TypeError(
+            f"explain: output is a {type(output).__name__} but leaf is a "
+            f"{type(leaf).__name__}; a graph is made of one kind"
+        )
+    out_multi, out_flat = _index(output, output_index, "output")
+    leaf_multi, leaf_flat = _index(leaf, index, "leaf")
+
+    order, reach = reaching(output, leaf)
+    pos = {id(n): k for k, n in enumerate(order)}
+    labels = node_names(order)
+
+    # 1. The elements on paths: explore backwards from the output element.
+    Elem = tuple[int, int]  # (id(node), flat index)
+    nodes: dict[int, Node] = {id(n): n for n in order}
+    edges: dict[Elem, list[_Edge]] = {}
+    start: Elem = (id(output), out_flat)
+    stack = [start] if id(output) in reach else []
+    while stack:
+        e = stack.pop()
+        if e in edges:
+            continue
+        node = nodes[e[0]]
+        if node is leaf or node._op is None:
+            edges[e] = []
+            continue
+        if len(edges) >= max_elements:
+            raise ValueError(
+                f"explain: more than {max_elements} elements lie between "
+                f"{node_label(output)} and {node_label(leaf)}; explain a smaller graph "
+                "(fewer or smaller tensors)"
+            )
+        out_edges = _element_edges(node, e[1], reach)
+        edges[e] = out_edges
+        for _i, p, k, _local in out_edges:
+            if (id(p), k) not in edges:
+                stack.append((id(p), k))
+
+    # 2. Count paths and sum their products, parents first (dynamic programming).
+    target: Elem = (id(leaf), leaf_flat)
+    count: dict[Elem, int] = {}
+    total: dict[Elem, float] = {}
+    for e in sorted(edges, key=lambda e: pos[e[0]]):
+        if e == target:
+            count[e], total[e] = 1, 1.0
+            continue
+        c, t = 0, 0.0
+        for _i, p, k, local in edges[e]:
+            pe = (id(p), k)
+            c += count.get(pe, 0)
+            t += local * total.get(pe, 0.0)
+        count[e], total[e] = c, t
+    n_paths = count.get(start, 0)
+    summed = total.get(start, 0.0)
+
+    def step(e: Elem, edge: _Edge) -> Step:
+        node = nodes[e[0]]
+        i, p, k, local = edge
+        assert node._op is not None
+        return Step(
+            child=node,
+            parent=p,
+            operand=i,
+            op=node._op.name,
+            formula=formula_text(node._op, i, len(node._parents)),
+            local=local,
+            child_index=_unflat(node, e[1]),
+            parent_index=_unflat(p, k),
+        )
+
+    on_path = [
+        step(e, edge)
+        for e in sorted(edges, key=lambda e: -pos[e[0]])
+        if count.get(e, 0)
+        for edge in edges[e]
+        if count.get((id(edge[1]), edge[2]), 0)
+    ]
+
+    # 3. List the paths, if there are not too many.
+    paths: list[Path] = []
+    truncated = n_paths > max_paths
+    if n_paths and not truncated:
+        for steps in _walk(start, target, edges, count, step):
+            paths.append(Path(steps, math.prod(s.local for s in steps)))
+
+    # 4. The engine's answer for the same element.
+    if _is_array(output):
+        seed = np.zeros(output.data.shape, dtype=output.data.dtype)
+        seed.flat[out_flat] = 1
+        (g,) = autodiff_grad(output, leaf, grad_outputs=seed, allow_unused=True)
+    else:
+        (g,) = autodiff_grad(output, leaf, allow_unused=True)
+    auto = 0.0 if g is None else float(np.asarray(g.data).flat[leaf_flat])
+    tol = 1e-4 if np.asarray(output.data).dtype == np.float32 else 1e-9
+    matches = bool(np.isclose(summed, auto, rtol=tol, atol=tol * max(1.0, abs(auto))))
+
+    return Explanation(
+        output=output,
+        leaf=leaf,
+        output_index=out_multi,
+        leaf_index=leaf_multi,
+        count=n_paths,
+        paths=paths,
+        edges=on_path,
+        total=summed,
+        autodiff=auto,
+        matches=matches,
+        truncated=truncated,
+        labels=labels,
+    )

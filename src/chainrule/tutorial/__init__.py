@@ -1,0 +1,143 @@
+"""The classic 2-2-2 backpropagation example, reproduced by generic autodiff.
+
+``python -m chainrule tutorial`` (or ``chainrule tutorial``) runs :func:`main`:
+it builds the network three ways, computes every published figure by a hand
+derivation, by autodiff and by finite differences, shows the chain rule path
+by path, trains for 10,000 updates, explains by computation any published
+figure that does not follow from the stated procedure, and draws the graph.
+
+The pieces:
+
+* :mod:`.reference`: the published figures, as data;
+* :mod:`.hand`: the derivation written out for this network;
+* :mod:`.network`: the Value, Tensor and ``nn`` builds, and training;
+* :mod:`.variants`: procedure variants and the search for a discrepancy's cause;
+* :mod:`.computation`: all of it together; :mod:`.report`: tables and JSON.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+from .computation import Results, add_training, compute, compute_worked_example
+from .reference import PUBLISHED, TRAINING_STEPS
+
+__all__ = [
+    "PUBLISHED",
+    "Results",
+    "add_training",
+    "compute",
+    "compute_worked_example",
+    "main",
+    "write_picture",
+]
+
+PICTURE_NAME = "e_total"
+
+
+def _text_bar(steps: Iterable[int], total: int, stream: TextIO) -> Iterator[int]:
+    """A plain progress bar on ``stream``, for when tqdm is not installed."""
+    width = 30
+    shown = -1
+    for n in steps:
+        done = (n + 1) * width // total
+        if done != shown:
+            shown = done
+            stream.write(f"\r  training [{'#' * done}{'.' * (width - done)}] {n + 1:,}/{total:,}")
+            stream.flush()
+        yield n
+    stream.write("\n")
+    stream.flush()
+
+
+def progress_bar(total: int, stream: TextIO | None = None) -> Any:
+    """A function wrapping the training loop with a progress bar on stderr."""
+    out = sys.stderr if stream is None else stream
+    try:
+        tqdm = importlib.import_module("tqdm").tqdm
+    except ImportError:  # tqdm comes with the examples extra; fall back to plain text
+        return lambda steps: _text_bar(steps, total, out)
+    return lambda steps: tqdm(
+        steps, total=total, desc="  training", unit="update", file=out, leave=True
+    )
+
+
+def write_picture(out_dir: Path) -> dict[str, Any]:
+    """Draw E_total's graph with the paths to w5 and w1 highlighted, into ``out_dir``.
+
+    Writes ``e_total.dot`` always, ``e_total.svg`` when a renderer is found
+    (graphviz-pure or Graphviz), and ``e_total.png`` when Graphviz's ``dot``
+    is installed.  Returns ``{"files": [...], "messages": [...]}``.
+    """
+    from ..draw import RendererNotFoundError, RenderError, draw
+    from ..viz.render import find_renderers
+    from .network import build_values
+
+    net = build_values()
+    net["E_total"].backward()
+    drawing = draw(net["E_total"], highlight=[net["w5"], net["w1"]])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = [str(drawing.save(out_dir / f"{PICTURE_NAME}.dot"))]
+    messages = []
+    formats = ["svg"]
+    if any(r.name != "graphviz-pure" for r in find_renderers()):
+        formats.append("png")
+    for fmt in formats:
+        try:
+            files.append(str(drawing.save(out_dir / f"{PICTURE_NAME}.{fmt}")))
+        except (RendererNotFoundError, RenderError) as e:
+            messages.append(f"no {fmt.upper()}: {e}")
+    if "png" not in formats:
+        messages.append("no PNG: Graphviz's dot is not installed (the SVG has the same picture)")
+    messages.insert(
+        0,
+        "The graph of E_total, with the paths to w5 and w1 drawn bold, was written to:",
+    )
+    messages[1:1] = [f"  {f}" for f in files]
+    return {"files": files, "messages": messages}
+
+
+def main(
+    out: str | Path = "tutorial-out",
+    fmt: str = "text",
+    picture: bool = True,
+    stream: TextIO | None = None,
+) -> int:
+    """Run the tutorial and print it; returns the exit status (0 when all is well).
+
+    Args:
+        out: the folder for the graph picture.
+        fmt: ``"text"`` (tables) or ``"json"``.
+        picture: whether to write the picture (step 6).
+        stream: where to print (default: standard output).
+    """
+    from . import report
+
+    if fmt not in ("text", "json"):
+        raise ValueError(f"tutorial: format must be 'text' or 'json', got {fmt!r}")
+    sink = sys.stdout if stream is None else stream
+    if fmt == "json":
+        results = compute(TRAINING_STEPS)
+        drawn = write_picture(Path(out)) if picture else None
+        print(report.json_report(results, drawn), file=sink)
+        return 0 if results.ok else 1
+
+    # Text is printed as it is computed, so the progress bar (on stderr)
+    # shows up where the training happens.
+    def say(text: str) -> None:
+        print(text, file=sink, flush=True)
+
+    results = compute_worked_example(TRAINING_STEPS)
+    notes: dict[str, int] = {}
+    say(report.worked_text(results, notes))
+    say(report.training_intro(results))
+    add_training(results, progress_bar(TRAINING_STEPS))
+    say(report.training_text(results, notes))
+    if picture:
+        say(report.picture_text(write_picture(Path(out))))
+    say(report.verdict_text(results))
+    return 0 if results.ok else 1

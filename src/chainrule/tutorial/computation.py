@@ -1,0 +1,321 @@
+"""Every figure of the worked example, computed three ways and compared.
+
+:func:`compute` is the tutorial's whole computation, with no printing:
+
+* the three network builds and how far apart they are;
+* each published figure (and the gradients the reference leaves out) by the
+  hand derivation, by autodiff on the Value build, and by central finite
+  differences (the machinery of :func:`chainrule.gradcheck`);
+* the chain rule made visible for w5 and w1 with :func:`chainrule.explain`;
+* training for 10,000 updates, by autodiff and by hand;
+* for every group of published figures the stated procedure does not
+  reproduce, the procedure variant that does (:func:`.variants.find_cause`).
+
+:mod:`.report` turns the result into tables or JSON.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from ..engine import grad
+from ..explain import Explanation, explain
+from ..gradcheck import gradcheck, numerical_jacobian
+from ..value import Value
+from . import hand, network, variants
+from .reference import (
+    LEARNING_RATE,
+    PUBLISHED,
+    TRAINING_STEPS,
+    WEIGHT_NAMES,
+    WEIGHTS,
+    agrees,
+    section,
+)
+
+#: Step of the central differences.  With eps = 1e-5 the truncation error
+#: (order eps^2) and the rounding error (order 1e-16 / eps) are both near 1e-11.
+FD_EPS = 1e-5
+#: How closely finite differences must match autodiff.
+FD_TOL = 1e-8
+#: How closely the hand derivation must match autodiff (two float64 computations).
+SAME_TOL = 1e-12
+#: How closely the three network builds must agree.
+BUILD_TOL = 1e-12
+
+#: Row order of the backward-pass table: the reference's figures with the six
+#: gradients it does not print placed next to their neighbours.
+OUTPUT_ROWS = (
+    "dE_total/dout_o1",
+    "dout_o1/dnet_o1",
+    "dnet_o1/dw5",
+    "dE_total/dw5",
+    "dE_total/dw6",
+    "dE_total/dw7",
+    "dE_total/dw8",
+    "w5+",
+    "w6+",
+    "w7+",
+    "w8+",
+)
+HIDDEN_ROWS = (
+    "dE_o1/dout_h1",
+    "dE_o2/dout_h1",
+    "dE_total/dout_h1",
+    "dout_h1/dnet_h1",
+    "dnet_h1/dw1",
+    "dE_total/dw1",
+    "dE_total/dw2",
+    "dE_total/dw3",
+    "dE_total/dw4",
+    "w1+",
+    "w2+",
+    "w3+",
+    "w4+",
+)
+
+Progress = Callable[[Iterable[int]], Iterable[int]]
+
+
+@dataclass
+class Row:
+    """One figure: its published text and each way of computing it.
+
+    ``status`` is ``"yes"`` when every computation agrees with the published
+    digits (and with each other), ``"explained"`` when the stated procedure
+    misses the published figure but a procedure variant reproduces it
+    (``cause`` says which, ``reproduced`` is the variant's value), else ``"NO"``.
+    """
+
+    key: str
+    section: str
+    label: str
+    published: str | None
+    hand: float | None
+    autodiff: float | None
+    finite_differences: float | None = None
+    status: str = "yes"
+    cause: str | None = None
+    reproduced: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("yes", "explained")
+
+
+@dataclass
+class Results:
+    """Everything the tutorial computes (see :func:`compute`)."""
+
+    steps: int
+    builds: dict[str, dict[str, float]]
+    max_build_difference: float
+    gradcheck_passed: bool
+    rows: list[Row]
+    explanations: dict[str, Explanation]
+    findings: list[variants.Finding] = field(default_factory=list)
+    one_update: tuple[float, float] = (math.nan, math.nan)
+    evaluator: variants.Evaluator | None = field(default=None, repr=False)
+
+    def section(self, name: str) -> list[Row]:
+        return [r for r in self.rows if r.section == name]
+
+    def row(self, key: str) -> Row:
+        for r in self.rows:
+            if r.key == key:
+                return r
+        raise KeyError(f"no figure named {key!r}")
+
+    @property
+    def builds_agree(self) -> bool:
+        return self.max_build_difference <= BUILD_TOL
+
+    @property
+    def ok(self) -> bool:
+        """True when every figure agrees or is an explained discrepancy."""
+        return (
+            self.builds_agree
+            and self.gradcheck_passed
+            and all(r.ok for r in self.rows)
+            and all(e.matches for e in self.explanations.values())
+        )
+
+
+def derivative(key: str) -> tuple[str, str]:
+    """``"dE_total/dout_o1"`` -> ``("E_total", "out_o1")``."""
+    top, bottom = key.split("/")
+    if not (top.startswith("d") and bottom.startswith("d")):
+        raise ValueError(f"derivative: {key!r} is not of the form dA/dB")
+    return top[1:], bottom[1:]
+
+
+def finite_difference(key: str) -> float:
+    """``dA/dB`` by central differences on the Value build, B pinned to a variable.
+
+    The network is rebuilt with the named quantity B replaced by a fresh
+    Value, so A becomes a function of it alone (everything upstream of B
+    held fixed), and :func:`chainrule.gradcheck.numerical_jacobian` moves it.
+    """
+    a, b = derivative(key)
+    start = network.build_values()[b].data
+    x = Value(start, name=b)
+    jac = numerical_jacobian(lambda v: network.build_values(pin={b: v})[a], [x], eps=FD_EPS)
+    return float(jac[0][0][0, 0])
+
+
+def _judge(row: Row) -> None:
+    """Set ``row.status`` from its numbers (discrepancies are settled later)."""
+    ad, hd, fd = row.autodiff, row.hand, row.finite_differences
+    same = ad is not None and hd is not None and abs(ad - hd) <= SAME_TOL * max(1.0, abs(ad))
+    fd_ok = fd is None or (ad is not None and abs(fd - ad) <= FD_TOL)
+    if row.published is None:
+        good = same and fd_ok
+    else:
+        good = (
+            same
+            and fd_ok
+            and ad is not None
+            and hd is not None
+            and agrees(ad, row.published)
+            and agrees(hd, row.published)
+        )
+    row.status = "yes" if good else "NO"
+
+
+def _single_step_rows() -> list[Row]:
+    by_hand = hand.worked_example()
+    net = network.build_values()
+    net["E_total"].backward()
+    rows: list[Row] = []
+    for fig in section("forward"):
+        rows.append(
+            Row(fig.key, "forward", fig.label, fig.text, by_hand[fig.key], net[fig.key].data)
+        )
+    fd_grads: dict[str, float] = {}
+    for name, keys in (("output", OUTPUT_ROWS), ("hidden", HIDDEN_ROWS)):
+        for key in keys:
+            pub = PUBLISHED.get(key)
+            label = pub.label if pub else ""
+            text = pub.text if pub else None
+            if key.endswith("+"):
+                w = key[:-1]
+                ad = WEIGHTS[w] - LEARNING_RATE * float(net[w].grad)
+                fd = WEIGHTS[w] - LEARNING_RATE * fd_grads[w]
+                rows.append(
+                    Row(key, name, label or f"{w} after one update", text, by_hand[key], ad, fd)
+                )
+                continue
+            a, b = derivative(key)
+            if b in WEIGHTS and a == "E_total":
+                ad = float(net[b].grad)  # what backward() left on the leaf
+                label = label or f"gradient of {b}"
+            else:
+                (g,) = grad(net[a], net[b])  # one factor of the chain, from the same graph
+                ad = float(g.data)
+            fd = finite_difference(key)
+            if b in WEIGHTS and a == "E_total":
+                fd_grads[b] = fd
+            rows.append(Row(key, name, label, text, by_hand[key], ad, fd))
+    return rows
+
+
+def _training_rows(steps: int, progress: Progress | None) -> list[Row]:
+    by_autodiff = network.train_values(steps, progress=progress)
+    by_hand = variants.train(variants.STATED, steps)
+    rows = []
+    for key in variants.training_keys(steps):
+        pub = PUBLISHED.get(key)
+        rows.append(
+            Row(
+                key,
+                "training",
+                pub.label if pub else key.replace("_", " "),
+                pub.text if pub else None,
+                by_hand[key],
+                by_autodiff[key],
+            )
+        )
+    return rows
+
+
+def _settle(
+    rows: list[Row],
+    sections: tuple[str, ...],
+    evaluate: Callable[[variants.Procedure], dict[str, float]],
+) -> variants.Finding | None:
+    """Find a cause for the published figures of ``sections`` that did not reproduce.
+
+    ``evaluate`` must compute every published figure among ``rows``; a found
+    variant is judged on all of them (what it fixes and what it would break).
+    """
+    missed = [r for r in rows if r.section in sections and r.status == "NO" and r.published]
+    if not missed:
+        return None
+    published = {r.key: r.published for r in rows if r.published is not None}
+    finding = variants.find_cause([r.key for r in missed], published, evaluate)
+    if finding.explained:
+        for r in missed:
+            r.status = "explained"
+            r.cause = finding.statement()
+            r.reproduced = finding.values[r.key]
+    return finding
+
+
+def compute_worked_example(steps: int = TRAINING_STEPS) -> Results:
+    """Steps 1 to 4: the three builds, the forward and backward figures, the paths.
+
+    ``steps`` is only recorded, for :func:`add_training`.
+    """
+    comparison = network.compare_builds()
+
+    def e_total_of(*ws: Value) -> Value:
+        return network.build_values(pin=dict(zip(WEIGHT_NAMES, ws)))["E_total"]
+
+    checked = gradcheck(e_total_of, [Value(WEIGHTS[k], name=k) for k in WEIGHT_NAMES])
+
+    rows = _single_step_rows()
+    for r in rows:
+        _judge(r)
+    evaluator = variants.Evaluator(steps)
+    finding = _settle(rows, ("forward", "output", "hidden"), evaluator)
+
+    net = network.build_values()
+    explanations = {k: explain(net["E_total"], net[k]) for k in ("w5", "w1")}
+    first = network.train_values(1)["E_total_after_1"]
+    return Results(
+        one_update=(net["E_total"].data, first),
+        steps=steps,
+        builds=comparison["builds"],
+        max_build_difference=comparison["max_difference"],
+        gradcheck_passed=checked,
+        rows=rows,
+        explanations=explanations,
+        findings=[finding] if finding else [],
+        evaluator=evaluator,
+    )
+
+
+def add_training(res: Results, progress: Progress | None = None) -> Results:
+    """Step 5: train ``res.steps`` updates and settle the after-training figures."""
+    rows = _training_rows(res.steps, progress)
+    for r in rows:
+        _judge(r)
+    res.rows.extend(rows)
+    evaluator = res.evaluator or variants.Evaluator(res.steps)
+    finding = _settle(res.rows, ("training",), evaluator.with_training)
+    if finding:
+        res.findings.append(finding)
+    return res
+
+
+def compute(steps: int = TRAINING_STEPS, progress: Progress | None = None) -> Results:
+    """The whole worked example, steps 1 to 5 (see the module docstring).
+
+    Args:
+        steps: number of training updates (the reference uses 10,000; other
+            counts have no published figures to compare with).
+        progress: wraps the training loop's range, e.g. ``tqdm``.
+    """
+    return add_training(compute_worked_example(steps), progress)

@@ -1,0 +1,167 @@
+"""The ``chainrule`` command line: sub-commands, help, and the tutorial end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+from chainrule.__main__ import build_parser, main
+
+
+def test_help_lists_the_subcommands(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "tutorial" in out
+    assert "2-2-2" in out
+
+
+def test_tutorial_help_lists_its_options(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["tutorial", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for option in ("--out", "--format", "--no-picture"):
+        assert option in out
+
+
+def test_no_subcommand_prints_help_and_fails(capsys):
+    assert main([]) == 2
+    assert "tutorial" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv", [["tutorial", "--format", "yaml"], ["nonsense"]])
+def test_bad_arguments_are_usage_errors(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_parser_defaults():
+    args = build_parser().parse_args(["tutorial"])
+    assert args.out == "tutorial-out"
+    assert args.format == "text"
+    assert not args.no_picture
+
+
+def test_console_script_is_declared():
+    scripts = {e.name: e.value for e in metadata.entry_points(group="console_scripts")}
+    assert scripts.get("chainrule") == "chainrule.__main__:main"
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, subprocess.CompletedProcess[str]]:
+    """``python -m chainrule tutorial`` as text and as JSON, run side by side."""
+    base = tmp_path_factory.mktemp("tutorial")
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    commands = {
+        "text": [sys.executable, "-m", "chainrule", "tutorial", "--out", str(base / "text")],
+        "json": [
+            sys.executable,
+            "-m",
+            "chainrule",
+            "tutorial",
+            "--format",
+            "json",
+            "--out",
+            str(base / "json"),
+        ],
+    }
+    procs = {
+        k: subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=base, env=env
+        )
+        for k, cmd in commands.items()
+    }
+    done = {}
+    for k, p in procs.items():
+        out, err = p.communicate(timeout=600)
+        done[k] = subprocess.CompletedProcess(commands[k], p.returncode, out, err)
+    return done
+
+
+def test_tutorial_exits_zero_with_every_step_in_order(runs):
+    run = runs["text"]
+    assert run.returncode == 0, run.stderr
+    headings = [
+        "1. The network, built three ways",
+        "2. Forward pass",
+        "3. Backward pass",
+        "4. The chain rule made visible",
+        "5. Training",
+        "6. The graph of E_total",
+        "Verdict",
+    ]
+    positions = [run.stdout.index(h) for h in headings]
+    assert positions == sorted(positions)
+    assert "All good." in run.stdout
+
+
+def test_tutorial_progress_goes_to_stderr_only(runs):
+    run = runs["text"]
+    assert "10000/10000" in run.stderr.replace(",", "")
+    assert "update/s" not in run.stdout and "training [" not in run.stdout
+
+
+def test_tutorial_writes_the_picture(runs):
+    out = Path(runs["text"].args[-1])
+    assert (out / "e_total.dot").is_file()
+    assert str(out / "e_total.dot") in runs["text"].stdout
+    dot = (out / "e_total.dot").read_text()
+    for name in ("E_total", "w5", "w1", "out_h1"):
+        assert name in dot
+    if (out / "e_total.svg").exists():
+        assert (out / "e_total.svg").read_text().lstrip().startswith(("<?xml", "<svg"))
+
+
+def test_tutorial_json_is_the_whole_stdout(runs):
+    run = runs["json"]
+    assert run.returncode == 0, run.stderr
+    data = json.loads(run.stdout)  # nothing but JSON on stdout
+    assert data["ok"] is True
+    figures = data["figures"]
+    for key in ("net_h1", "out_o1", "dE_total/dw5", "w5+", "E_total_after_1"):
+        assert key in figures
+    assert figures["dE_total/dw5"]["published_text"] == "0.082167041"
+    assert {"hand", "autodiff", "finite_differences"} <= set(figures["dE_total/dw5"])
+    assert "explained" in figures["E_total_after_10000"]
+    assert data["picture"]["files"]
+
+
+def test_text_and_json_agree_on_the_numbers(runs):
+    data = json.loads(runs["json"].stdout)
+    text = runs["text"].stdout
+    for key in ("dE_total/dw1", "w5+", "out_o1"):
+        assert f"{data['figures'][key]['autodiff']:.12f}" in text
+
+
+def test_plain_progress_bar_without_tqdm(monkeypatch):
+    import io
+
+    from chainrule.tutorial import progress_bar
+
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # as if tqdm were not installed
+    stream = io.StringIO()
+    seen = list(progress_bar(500, stream)(range(500)))
+    assert seen == list(range(500))
+    assert "500/500" in stream.getvalue()
+
+
+def test_picture_without_any_renderer_still_writes_the_dot_text(monkeypatch, tmp_path):
+    from chainrule.tutorial import write_picture
+    from chainrule.viz import render
+
+    monkeypatch.setattr(render, "find_renderers", lambda: [])
+    drawn = write_picture(tmp_path / "pic")
+    assert (tmp_path / "pic" / "e_total.dot").is_file()
+    assert not (tmp_path / "pic" / "e_total.svg").exists()
+    assert any(m.startswith("no SVG") for m in drawn["messages"])
+    assert any(m.startswith("no PNG") for m in drawn["messages"])

@@ -1,0 +1,303 @@
+"""chainrule.explain: the paths from an output to a leaf, and the chain rule along them."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule.explain import Explanation, formula_text
+from chainrule.rules import OPS
+
+TARGETS = (0.01, 0.99)
+
+
+def network_222(inputs_require_grad: bool = False) -> dict[str, cr.Value]:
+    """The 2-2-2 logistic network with its error, one named Value per number."""
+    v = {
+        name: cr.Value(x, name=name, requires_grad=inputs_require_grad)
+        for name, x in (("i1", 0.05), ("i2", 0.10))
+    }
+    for name, x in zip(
+        ("w1", "w2", "w3", "w4", "w5", "w6", "w7", "w8", "b1", "b2"),
+        (0.15, 0.20, 0.25, 0.30, 0.40, 0.45, 0.50, 0.55, 0.35, 0.60),
+    ):
+        v[name] = cr.Value(x, name=name)
+    for h, (wa, wb) in (("h1", ("w1", "w2")), ("h2", ("w3", "w4"))):
+        v[f"out_{h}"] = (v[wa] * v["i1"] + v[wb] * v["i2"] + v["b1"]).sigmoid()
+        v[f"out_{h}"].name = f"out_{h}"
+    for o, (wa, wb) in (("o1", ("w5", "w6")), ("o2", ("w7", "w8"))):
+        v[f"out_{o}"] = (v[wa] * v["out_h1"] + v[wb] * v["out_h2"] + v["b2"]).sigmoid()
+        v[f"out_{o}"].name = f"out_{o}"
+    e = 0.5 * (TARGETS[0] - v["out_o1"]) ** 2 + 0.5 * (TARGETS[1] - v["out_o2"]) ** 2
+    e.name = "E_total"
+    v["E_total"] = e
+    return v
+
+
+def _d(v: dict[str, cr.Value], name: str) -> float:
+    return v[name].data
+
+
+def test_w5_has_one_path_whose_product_is_the_textbook_delta() -> None:
+    v = network_222()
+    e = cr.explain(v["E_total"], v["w5"])
+    o1, h1 = _d(v, "out_o1"), _d(v, "out_h1")
+    by_hand = (o1 - TARGETS[0]) * o1 * (1 - o1) * h1
+    assert e.count == 1 and len(e.paths) == 1 and not e.truncated
+    assert e.paths[0].product == pytest.approx(by_hand, rel=1e-12)
+    assert e.total == pytest.approx(by_hand, rel=1e-12)
+    assert e.matches and e.autodiff == pytest.approx(by_hand, rel=1e-12)
+    steps = e.paths[0].steps
+    assert steps[0].child is v["E_total"] and steps[-1].parent is v["w5"]
+    # Consecutive steps chain: each parent is the next step's child.
+    assert all(a.parent is b.child for a, b in itertools.pairwise(steps))
+    sig = [s for s in steps if s.op == "sigmoid"]
+    assert len(sig) == 1 and sig[0].child is v["out_o1"]
+    assert sig[0].formula == "d sigmoid(x)/dx = s(1-s)"
+    assert sig[0].local == pytest.approx(o1 * (1 - o1), rel=1e-12)
+    assert math.prod(s.local for s in steps) == pytest.approx(e.paths[0].product, rel=1e-15)
+
+
+def test_w1_has_two_paths_through_o1_and_o2() -> None:
+    v = network_222()
+    e = cr.explain(v["E_total"], v["w1"])
+    o1, o2, h1 = _d(v, "out_o1"), _d(v, "out_o2"), _d(v, "out_h1")
+    common = h1 * (1 - h1) * _d(v, "i1")
+    via_o1 = (o1 - TARGETS[0]) * o1 * (1 - o1) * _d(v, "w5") * common
+    via_o2 = (o2 - TARGETS[1]) * o2 * (1 - o2) * _d(v, "w7") * common
+    assert e.count == 2
+    through = [{s.child.name for s in p.steps} for p in e.paths]
+    assert ("out_o1" in through[0]) != ("out_o1" in through[1])
+    assert all("out_h1" in t and "out_h2" not in t for t in through)
+    products = {("out_o1" in t): p.product for t, p in zip(through, e.paths)}
+    assert products[True] == pytest.approx(via_o1, rel=1e-12)
+    assert products[False] == pytest.approx(via_o2, rel=1e-12)
+    assert e.total == pytest.approx(via_o1 + via_o2, rel=1e-12)
+    assert e.matches
+
+
+def test_every_parameter_matches_backward_and_grad_is_untouched() -> None:
+    v = network_222()
+    names = ("w1", "w2", "w3", "w4", "w5", "w6", "w7", "w8", "b1", "b2")
+    explained = {n: cr.explain(v["E_total"], v[n]) for n in names}
+    assert all(v[n].grad is None for n in names)  # explain uses cr.grad, not .grad
+    v["E_total"].backward()
+    for n in names:
+        e = explained[n]
+        assert e.matches
+        assert e.total == pytest.approx(v[n].grad, rel=1e-12, abs=1e-15)
+        assert e.count == len(e.paths)
+    # b1 feeds both hidden neurons, each feeding both outputs: 4 paths.
+    assert explained["b1"].count == 4
+    assert explained["b2"].count == 2
+
+
+def test_the_table_names_formulas_products_and_the_check() -> None:
+    v = network_222()
+    text = str(cr.explain(v["E_total"], v["w1"]))
+    assert "d E_total / d w1: 2 paths" in text
+    assert "d sigmoid(x)/dx = s(1-s)" in text
+    assert text.count("product along the path") == 2
+    assert "(they match)" in text
+    assert "sum over paths = " in text
+
+
+def test_a_value_used_twice_gives_two_paths() -> None:
+    x = cr.Value(0.7, name="x")
+    y = (x * x).tanh()
+    e = cr.explain(y, x)
+    assert e.count == 2
+    assert [p.steps[-1].operand for p in e.paths] == [0, 1]
+    t = math.tanh(0.49)
+    assert e.total == pytest.approx((1 - t * t) * 2 * 0.7, rel=1e-12)
+
+
+def test_path_counts_are_counted_not_enumerated_when_huge() -> None:
+    x = cr.Value(1.0, name="x")
+    y = x
+    for _ in range(64):
+        y = y + y  # each step doubles the number of paths
+    e = cr.explain(y, x, max_paths=10)
+    assert e.count == 2**64
+    assert e.truncated and e.paths == []
+    assert e.total == float(2**64) and e.matches
+    assert "too many to list" in str(e)
+    assert str(2**64) in str(e)
+
+
+def test_a_chain_deeper_than_the_recursion_limit() -> None:
+    x = cr.Value(0.3, name="x")
+    y = x
+    for _ in range(5000):
+        y = y * 1.0001 + 0.0
+    e = cr.explain(y, x)
+    assert e.count == 1 and len(e.paths[0].steps) == 10_000
+    assert e.matches and e.total == pytest.approx(1.0001**5000, rel=1e-9)
+
+
+def test_the_leaf_itself_is_one_empty_path() -> None:
+    x = cr.Value(0.3, name="x")
+    e = cr.explain(x, x)
+    assert (e.count, e.total, e.autodiff) == (1, 1.0, 1.0)
+    assert e.paths[0].steps == () and e.paths[0].product == 1
+
+
+UNARY = ("tanh", "sigmoid", "exp", "neg", "relu")
+BINARY = ("add", "sub", "mul", "div")
+
+
+def _random_graph(rng: random.Random) -> tuple[cr.Value, list[cr.Value]]:
+    leaves = [cr.Value(rng.uniform(0.3, 1.2), name=f"x{i}") for i in range(rng.randint(1, 3))]
+    pool: list[cr.Value] = list(leaves)
+    for _ in range(rng.randint(1, 9)):
+        if rng.random() < 0.4:
+            a = rng.choice(pool)
+            op = rng.choice(UNARY)
+            out = -a if op == "neg" else getattr(a, op)()
+        else:
+            a, b = rng.choice(pool), rng.choice(pool)
+            op = rng.choice(BINARY)
+            if op == "add":
+                out = a + b
+            elif op == "sub":
+                out = a - b
+            elif op == "mul":
+                out = a * b
+            else:
+                out = a / (b.exp())  # keep the divisor away from 0
+        pool.append(out)
+    # Sum a few values so several branches reach the output.
+    out = pool[-1]
+    for extra in rng.sample(pool, min(2, len(pool))):
+        out = out + extra
+    return out, leaves
+
+
+def _count_by_walking(node: cr.Node, leaf: cr.Node) -> int:
+    if node is leaf:
+        return 1
+    return sum(_count_by_walking(p, leaf) for p in node.parents if p.requires_grad)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_graphs_sum_over_paths_equals_autodiff(seed: int) -> None:
+    rng = random.Random(seed)
+    out, leaves = _random_graph(rng)
+    for leaf in leaves:
+        e = cr.explain(out, leaf, max_paths=10_000)
+        assert e.count == _count_by_walking(out, leaf)
+        assert len(e.paths) == e.count
+        assert math.fsum(p.product for p in e.paths) == pytest.approx(e.total, rel=1e-9, abs=1e-12)
+        (g,) = cr.grad(out, leaf, allow_unused=True)
+        expected = 0.0 if g is None else g.data
+        assert e.total == pytest.approx(expected, rel=1e-9, abs=1e-12)
+        assert e.matches
+        for p in e.paths:
+            assert math.prod(s.local for s in p.steps) == pytest.approx(p.product, rel=1e-15)
+
+
+def _tensor_check(out: cr.Tensor, leaf: cr.Tensor, out_index=None) -> list[Explanation]:
+    seed = np.zeros(out.shape)
+    if out_index is None:
+        seed[...] = 1.0
+    else:
+        seed[out_index] = 1.0
+    (g,) = cr.grad(out, leaf, grad_outputs=seed)
+    found = []
+    for idx in np.ndindex(*leaf.shape):
+        e = cr.explain(out, leaf, idx, output_index=out_index)
+        assert e.total == pytest.approx(g.data[idx], rel=1e-10, abs=1e-13)
+        assert e.matches
+        assert math.fsum(p.product for p in e.paths) == pytest.approx(e.total, abs=1e-13)
+        found.append(e)
+    return found
+
+
+def test_tensor_matmul_per_element() -> None:
+    rng = np.random.default_rng(0)
+    w = cr.Tensor(rng.normal(size=(2, 3)), requires_grad=True, name="W")
+    x = cr.Tensor(rng.normal(size=3), name="x")
+    y = (w @ x).tanh()
+    loss = (y * y).sum()
+    for e in _tensor_check(loss, w):
+        # loss = sum_j y_j^2: W[i,k] reaches it only through y_i, used twice (y * y).
+        assert e.count == 2
+        assert {s.child_index for s in e.paths[0].steps if s.op == "tanh"} == {(e.leaf_index[0],)}
+    # A non-scalar output needs output_index; W[1, k] does not reach y[0].
+    for e in _tensor_check(y, w, out_index=(0,)):
+        assert e.count == (1 if e.leaf_index[0] == 0 else 0)
+
+
+def test_tensor_broadcast_bias_and_softmax() -> None:
+    rng = np.random.default_rng(1)
+    x = cr.Tensor(rng.normal(size=(3, 4)), name="x")
+    b = cr.Tensor(rng.normal(size=4), requires_grad=True, name="b")
+    p = (x + b).log_softmax(axis=1)
+    loss = p[:, 0].sum()
+    for e in _tensor_check(loss, b):
+        # b[k] is copied to the 3 rows; each row's log_softmax element 0 depends
+        # on every element of the row: one path per row.
+        assert e.count == 3
+
+
+def test_tensor_too_many_paths_reports_the_count() -> None:
+    rng = np.random.default_rng(2)
+    w1 = cr.Tensor(rng.normal(size=(6, 6)), requires_grad=True, name="W1")
+    w2 = cr.Tensor(rng.normal(size=(6, 6)), requires_grad=True, name="W2")
+    x = cr.Tensor(rng.normal(size=6), name="x")
+    loss = (w2 @ (w1 @ x).tanh()).sum()
+    e = cr.explain(loss, w1, (0, 0), max_paths=3)
+    assert e.count == 6 and e.truncated and not e.paths
+    assert e.matches
+    assert "6 paths are too many to list" in str(e)
+
+
+def test_value_inputs_mark_as_needed() -> None:
+    v = network_222()
+    with pytest.raises(ValueError, match="i1 does not require grad"):
+        cr.explain(v["E_total"], v["i1"])
+
+
+def test_errors_name_the_problem() -> None:
+    w = cr.Tensor(np.ones((2, 2)), requires_grad=True, name="W")
+    y = (w * 2.0).sum()
+    with pytest.raises(ValueError, match=r"W has shape \(2, 2\); pass index="):
+        cr.explain(y, w)
+    with pytest.raises(IndexError, match="out of range"):
+        cr.explain(y, w, (2, 0))
+    with pytest.raises(ValueError, match="does not name one element"):
+        cr.explain(y, w, 1)
+    with pytest.raises(ValueError, match="output_index"):
+        cr.explain(w * 2.0, w, (0, 0))
+    with pytest.raises(TypeError, match="must be a Value or Tensor"):
+        cr.explain(y, 3.0)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="one kind"):
+        cr.explain(y, cr.Value(1.0))
+
+
+def test_an_unused_leaf_has_no_paths_and_zero_gradient() -> None:
+    a, b = cr.Value(1.0, name="a"), cr.Value(2.0, name="b")
+    e = cr.explain(a.tanh(), b)
+    assert (e.count, e.total, e.autodiff, e.matches) == (0, 0.0, 0.0, True)
+
+
+def test_intermediate_node_as_the_leaf() -> None:
+    v = network_222()
+    e = cr.explain(v["E_total"], v["out_h1"])
+    assert e.count == 2 and e.matches
+    v["E_total"].backward()
+    assert e.total == pytest.approx(v["out_h1"].grad, rel=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_every_formula_reads_as_a_derivative(name: str) -> None:
+    op = OPS[name]
+    arity = 1 if op.vjps is None else len(op.vjps)
+    for i in range(arity):
+        text = formula_text(op, i, arity)
+        assert text.startswith("d") and text.endswith(" = " + op.formula(i))
