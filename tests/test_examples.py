@@ -95,3 +95,19 @@ def test_digits_cli(digits, tmp_path, capsys):
     digits.cli(["--epochs", "1", "--out", str(tmp_path)])
     out = capsys.readouterr().out
     assert "test accuracy" in out and "predicts identically: True" in out
+
+
+def test_demo_tour_agrees_between_value_and_tensor_builds(capsys):
+    demo = _load("demo")
+    demo.main()
+    printed = capsys.readouterr().out
+    assert "gradcheck of tanh(x * x).sum(): True" in printed
+    v = demo.scalar_network()
+    v["E_total"].backward()
+    e_total, w_hidden, w_output = demo.tensor_network()
+    e_total.backward()
+    assert abs(e_total.item() - v["E_total"].data) < 1e-15
+    scalar = [[v["w1"].grad, v["w2"].grad], [v["w3"].grad, v["w4"].grad]]
+    np.testing.assert_allclose(w_hidden.grad, scalar, rtol=0, atol=1e-15)
+    scalar = [[v["w5"].grad, v["w6"].grad], [v["w7"].grad, v["w8"].grad]]
+    np.testing.assert_allclose(w_output.grad, scalar, rtol=0, atol=1e-15)

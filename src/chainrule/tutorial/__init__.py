@@ -69,12 +69,11 @@ def progress_bar(total: int, stream: TextIO | None = None) -> Any:
 def write_picture(out_dir: Path) -> dict[str, Any]:
     """Draw E_total's graph with the paths to w5 and w1 highlighted, into ``out_dir``.
 
-    Writes ``e_total.dot`` always, ``e_total.svg`` when a renderer is found
-    (graphviz-pure or Graphviz), and ``e_total.png`` when Graphviz's ``dot``
-    is installed.  Returns ``{"files": [...], "messages": [...]}``.
+    Writes ``e_total.dot`` always, and ``e_total.svg`` and ``e_total.png``
+    when a renderer is found (Graphviz's ``dot`` or the graphviz-pure wheel).
+    Returns ``{"files": [...], "messages": [...]}``.
     """
     from ..draw import RendererNotFoundError, RenderError, draw
-    from ..viz.render import find_renderers
     from .network import build_values
 
     net = build_values()
@@ -83,16 +82,11 @@ def write_picture(out_dir: Path) -> dict[str, Any]:
     out_dir.mkdir(parents=True, exist_ok=True)
     files = [str(drawing.save(out_dir / f"{PICTURE_NAME}.dot"))]
     messages = []
-    formats = ["svg"]
-    if any(r.name != "graphviz-pure" for r in find_renderers()):
-        formats.append("png")
-    for fmt in formats:
+    for fmt in ("svg", "png"):
         try:
             files.append(str(drawing.save(out_dir / f"{PICTURE_NAME}.{fmt}")))
         except (RendererNotFoundError, RenderError) as e:
             messages.append(f"no {fmt.upper()}: {e}")
-    if "png" not in formats:
-        messages.append("no PNG: Graphviz's dot is not installed (the SVG has the same picture)")
     messages.insert(
         0,
         "The graph of E_total, with the paths to w5 and w1 drawn bold, was written to:",
