@@ -453,12 +453,17 @@ def run_backward(
                 i += 1
                 if not (isinstance(p, Node) and p.requires_grad):
                     continue
-                if vjps is not None:
-                    pg = vjps[i](g, out, ctx, *args)
-                else:
-                    pg = op.vjp_at(i, g, out, ctx, *args)
+                try:
+                    if vjps is not None:
+                        pg = vjps[i](g, out, ctx, *args)
+                    else:
+                        pg = op.vjp_at(i, g, out, ctx, *args)
+                except ArithmeticError:  # Python floats raise where IEEE gives inf/nan
+                    pg = _ieee(op, i, g, out, ctx, args)
                 if pg is None:
                     continue
+                if pg.__class__ is complex:  # a negative float to a fractional power
+                    pg = _ieee(op, i, g, out, ctx, args)
                 if anomaly:
                     _check_gradient(node, i, pg)
                 if arrays:
@@ -479,6 +484,17 @@ def run_backward(
         quiet.__exit__(None, None, None)
         GRAD_MODE.enabled = prev_mode
     return result
+
+
+def _ieee(op: Op, i: int, g: Any, out: Any, ctx: Any, args: Sequence[Any]) -> Any:
+    """Run a rule again on numpy float64 scalars, which follow IEEE 754.
+
+    Python floats raise ZeroDivisionError or OverflowError, or turn complex,
+    where numpy gives inf or nan; Value gradients follow numpy, as Tensors do.
+    """
+    f = np.float64
+    pg = op.vjp_at(i, f(g), f(out), ctx, *[f(a) if isinstance(a, float) else a for a in args])
+    return float(pg.real) if isinstance(pg, complex) else float(pg)
 
 
 def _rules() -> Any:
