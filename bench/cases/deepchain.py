@@ -225,7 +225,7 @@ ENGINES = [
 
 def _case(name: str, steps: int, repeat: int, skip: tuple[str, ...], notes: list[str]) -> Case:
     engines = [
-        Engine(e, (lambda e=e: timed(e, steps)), needs=needs)  # type: ignore[misc]
+        Engine(e, (lambda e=e: timed(e, steps)), needs=needs)
         for e, needs in ENGINES
         if e not in skip
     ]

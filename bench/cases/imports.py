@@ -35,8 +35,7 @@ MODULES = [
 def cases(size: str) -> list[Case]:
     engines = [Engine("python (nothing imported)", lambda: start(None))]
     engines += [
-        Engine(name, (lambda m=module: start(m)), needs=needs)  # type: ignore[misc]
-        for name, module, needs in MODULES
+        Engine(name, (lambda m=module: start(m)), needs=needs) for name, module, needs in MODULES
     ]
     return [
         Case(

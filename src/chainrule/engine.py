@@ -40,6 +40,7 @@ Gradient semantics
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import heapq
 import itertools
@@ -400,7 +401,8 @@ def run_backward(
     anomaly = ANOMALY.enabled
     # log(0), 1/0 and friends give inf/nan as numpy does; detect_anomaly
     # reports them, and warnings would only repeat that once per element.
-    quiet = np.errstate(divide="ignore", invalid="ignore", over="ignore")
+    # (Value rules use Python floats, which never warn: see _ieee.)
+    quiet = _quiet() if any(isinstance(r.data, ndarray) for r in roots) else _LOUD
     quiet.__enter__()
     # The pass makes many short-lived objects and no cycles; without this the
     # cycle collector would repeatedly walk the whole (large, live) graph.
@@ -486,6 +488,14 @@ def run_backward(
     return result
 
 
+def _quiet() -> Any:
+    """inf and nan without warnings (a new context each time: they do not nest)."""
+    return np.errstate(divide="ignore", invalid="ignore", over="ignore")
+
+
+_LOUD = contextlib.nullcontext()
+
+
 def _ieee(op: Op, i: int, g: Any, out: Any, ctx: Any, args: Sequence[Any]) -> Any:
     """Run a rule again on numpy float64 scalars, which follow IEEE 754.
 
@@ -493,7 +503,8 @@ def _ieee(op: Op, i: int, g: Any, out: Any, ctx: Any, args: Sequence[Any]) -> An
     where numpy gives inf or nan; Value gradients follow numpy, as Tensors do.
     """
     f = np.float64
-    pg = op.vjp_at(i, f(g), f(out), ctx, *[f(a) if isinstance(a, float) else a for a in args])
+    with _quiet():
+        pg = op.vjp_at(i, f(g), f(out), ctx, *[f(a) if isinstance(a, float) else a for a in args])
     return float(pg.real) if isinstance(pg, complex) else float(pg)
 
 
