@@ -22,6 +22,7 @@ import sys
 
 from . import all_cases, run_suite, select
 from .core import Case
+from .peers import limit_threads
 from .report import markdown
 
 
@@ -33,7 +34,8 @@ def _profile(case: Case, top: int) -> str:
             continue
         fn = engine.prepare()
         prof = cProfile.Profile()
-        prof.runcall(fn)
+        with limit_threads(case.threads):
+            prof.runcall(fn)
         out.write(f"\n#### profile: {case.name}, {engine.name}\n\n```\n")
         stats = pstats.Stats(prof, stream=out)
         stats.sort_stats("tottime").print_stats(top)

@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from .peers import limit_threads
+
 
 @dataclass
 class Outcome:
@@ -78,6 +80,7 @@ class Case:
     memory_engines: tuple[str, ...] = ()
     subtract_baseline: bool = False
     checked: bool = True  # False when the runs compute nothing to compare
+    threads: int | None = 1  # BLAS and PyTorch threads while timing (None: defaults)
     notes: list[str] = field(default_factory=list)
 
 
@@ -181,10 +184,11 @@ def run_case(
                 continue
             try:
                 fn = e.prepare()
-                gc.collect()
-                t0 = time.perf_counter()
-                out = fn()
-                elapsed = time.perf_counter() - t0
+                with limit_threads(case.threads):
+                    gc.collect()
+                    t0 = time.perf_counter()
+                    out = fn()
+                    elapsed = time.perf_counter() - t0
             except Exception as exc:  # a failing engine is reported, not fatal
                 row.status = "error"
                 row.error = _describe_error(exc)

@@ -166,10 +166,15 @@ def case_table(res: CaseResult) -> list[str]:
     case = res.case
     base = res.row(case.baseline)
     third = "less baseline" if case.subtract_baseline else "x baseline"
+    threads = (
+        "BLAS and PyTorch on their default threads"
+        if case.threads is None
+        else f"BLAS and PyTorch limited to {case.threads} thread{'s' if case.threads > 1 else ''}"
+    )
     lines = [
         f"### {case.name}",
         "",
-        case.title,
+        f"{case.title}; {threads}.",
         "",
         f"| engine | median ({case.per_label}) | fastest - slowest | {third} | check |",
         "|---|---:|---:|---:|---|",

@@ -49,5 +49,6 @@ def cases(size: str) -> list[Case]:
             per_label="to import",
             subtract_baseline=True,
             checked=False,
+            threads=None,
         )
     ]

@@ -302,5 +302,6 @@ def cases(size: str) -> list[Case]:
             per=steps,
             per_label="per step",
             rtol=1e-3,
+            threads=None,
         ),
     ]

@@ -473,7 +473,23 @@ def _unclaimed(cls: type[Module], modules: Iterable[Module]) -> Module:
     return out
 
 
-class Sequential(Module):
+class _Container(Module):
+    """What Sequential and ModuleList share: children ``"0"``, ``"1"``, ... in order."""
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def __getitem__(self, index: int | slice) -> Any:
+        items = list(self._modules.values())
+        if isinstance(index, slice):
+            return _unclaimed(type(self), items[index])
+        return items[_check_index(index, len(items), type(self).__name__)]
+
+
+class Sequential(_Container):
     """Modules applied one after another: ``Sequential(a, b, c)(x) = c(b(a(x)))``.
 
     Children are named ``"0"``, ``"1"``, ... so parameters read
@@ -498,18 +514,6 @@ class Sequential(Module):
                 )
             self.add_module(str(i), m)
 
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
-
-    def __getitem__(self, index: int | slice) -> Any:
-        items = list(self._modules.values())
-        if isinstance(index, slice):
-            return _unclaimed(Sequential, items[index])
-        return items[_check_index(index, len(items), "Sequential")]
-
     def append(self, module: Module) -> Sequential:
         """Add ``module`` at the end."""
         if not isinstance(module, Module):
@@ -525,7 +529,7 @@ class Sequential(Module):
         return x
 
 
-class ModuleList(Module):
+class ModuleList(_Container):
     """A list of modules whose parameters the parent registers.
 
     A plain Python list of modules would hide them from ``parameters()``;
@@ -544,18 +548,6 @@ class ModuleList(Module):
         super().__init__()
         if modules is not None:
             self.extend(modules)
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
-
-    def __getitem__(self, index: int | slice) -> Any:
-        items = list(self._modules.values())
-        if isinstance(index, slice):
-            return _unclaimed(ModuleList, items[index])
-        return items[_check_index(index, len(items), "ModuleList")]
 
     def __setitem__(self, index: int, module: Module) -> None:
         i = _check_index(index, len(self._modules), "ModuleList")
