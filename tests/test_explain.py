@@ -301,3 +301,18 @@ def test_every_formula_reads_as_a_derivative(name: str) -> None:
     for i in range(arity):
         text = formula_text(op, i, arity)
         assert text.startswith("d") and text.endswith(" = " + op.formula(i))
+
+
+def test_explain_works_on_module_parameters():
+    from chainrule import nn
+
+    cr.manual_seed(3)
+    model = nn.Sequential(nn.Linear(3, 2), nn.Tanh(), nn.Linear(2, 1))
+    x = cr.Tensor([0.5, -0.3, 0.8])
+    loss = model(x).sum()
+    weight = model[0].weight
+    report = cr.explain(loss, weight, index=(1, 2))
+    assert report.matches
+    expected = cr.grad(loss, weight)[0].data[1, 2]
+    assert abs(report.total - expected) < 1e-12
+    assert "0.weight[1, 2]" in str(report)

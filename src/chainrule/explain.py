@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from .engine import Node, iter_graph
+from .value import Value
 
 #: Listing stops here; larger explanations report only the count of paths.
 MAX_PATHS = 200
@@ -429,7 +430,7 @@ def explain(
             f"explain: the leaf {node_label(leaf)} does not require grad, so no gradient "
             "flows to it"
         )
-    if type(output) is not type(leaf):
+    if isinstance(output, Value) != isinstance(leaf, Value):
         raise TypeError(
             f"explain: output is a {type(output).__name__} but leaf is a "
             f"{type(leaf).__name__}; a graph is made of one kind"
