@@ -328,3 +328,42 @@ def test_wide_tensor_graph_accumulates_every_use():
     terms = [x * float(k) for k in range(2_000)]
     cr.stack(terms).sum().backward()
     np.testing.assert_array_equal(x.grad, [sum(range(2_000))] * 2)
+
+
+@pytest.mark.parametrize("big", [1e3, 1e4, 1e6])
+def test_composed_stable_functions_at_extreme_inputs(big):
+    """softplus, cross-entropy and BCE stay finite and exact where exp overflows."""
+    from chainrule.nn import functional as F
+
+    x = cr.Tensor([-big, 0.0, big], requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sp = F.softplus(x)
+        sp.sum().backward()
+    np.testing.assert_allclose(sp.data, [0.0, math.log(2.0), big])
+    np.testing.assert_allclose(x.grad, [0.0, 0.5, 1.0])  # d softplus = sigmoid
+
+    logits = cr.Tensor([[big, 0.0, -big], [-big, -big, big]], requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ce = F.cross_entropy(logits, np.array([2, 2]), reduction="none")
+        ce.sum().backward()
+    np.testing.assert_allclose(ce.data, [2 * big, 0.0])
+    expected = np.array([[1.0, 0.0, -1.0], [0.0, 0.0, 0.0]])  # softmax - one_hot
+    np.testing.assert_allclose(logits.grad, expected, atol=1e-12)
+
+    z = cr.Tensor([-big, big], requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        bce = F.binary_cross_entropy_with_logits(z, np.array([1.0, 1.0]), reduction="none")
+        bce.sum().backward()
+    np.testing.assert_allclose(bce.data, [big, 0.0])
+    np.testing.assert_allclose(z.grad, [-1.0, 0.0], atol=1e-12)
+
+    p = z.sigmoid()  # probabilities of exactly 0 and 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        bce_p = F.binary_cross_entropy(p, np.array([1.0, 0.0]), reduction="none")
+    # As PyTorch does, log is clamped at -100, so the loss of a certain mistake is 100.
+    np.testing.assert_allclose(bce_p.data, [100.0, 100.0])
+    assert np.isfinite(bce_p.data).all()
