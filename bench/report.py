@@ -119,7 +119,9 @@ def _blas() -> str:
     for info in threadpool_info():
         if info.get("user_api") != "blas":
             continue
-        lib = os.path.basename(str(info.get("filepath", "")))
+        path = str(info.get("filepath", ""))
+        # The folder tells whose copy it is (numpy.libs, scipy.libs, ...).
+        lib = os.path.join(os.path.basename(os.path.dirname(path)), os.path.basename(path))
         parts.append(
             f"{lib}: {info.get('internal_api')} {info.get('version')}, "
             f"{info.get('architecture', '?')} kernels, {info.get('num_threads')} threads"
@@ -166,15 +168,17 @@ def case_table(res: CaseResult) -> list[str]:
     case = res.case
     base = res.row(case.baseline)
     third = "less baseline" if case.subtract_baseline else "x baseline"
-    threads = (
-        "BLAS and PyTorch on their default threads"
-        if case.threads is None
-        else f"BLAS and PyTorch limited to {case.threads} thread{'s' if case.threads > 1 else ''}"
-    )
+    if not case.checked:
+        threads = ""
+    elif case.threads is None:
+        threads = "; BLAS and PyTorch on their default threads"
+    else:
+        threads = f"; BLAS and PyTorch limited to {case.threads} thread"
+        threads += "s" if case.threads > 1 else ""
     lines = [
         f"### {case.name}",
         "",
-        f"{case.title}; {threads}.",
+        f"{case.title}{threads}.",
         "",
         f"| engine | median ({case.per_label}) | fastest - slowest | {third} | check |",
         "|---|---:|---:|---:|---|",
