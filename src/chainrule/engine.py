@@ -251,7 +251,15 @@ class Node:
         Every node on the graph that requires grad gets ``.grad`` (leaves and
         intermediates).  A second call adds one more copy of each gradient.
         """
-        seed = _seed(self, gradient, "backward", create_graph)
+        data = self.data
+        seed: Any = None
+        if gradient is None and not create_graph and self.requires_grad:  # the usual case
+            if isinstance(data, float):
+                seed = 1.0
+            elif data.size == 1:
+                seed = np.ones(data.shape, data.dtype)
+        if seed is None:
+            seed = _seed(self, gradient, "backward", create_graph)
         run_backward([self], [seed], create_graph=create_graph, store=True)
 
     # Subclasses convert raw arrays / floats to their own node type.
@@ -380,7 +388,7 @@ def run_backward(
     The gradients flowing in this pass live in a local dict, apart from the
     stored ``.grad``; that is what makes a second call add exactly one copy.
     """
-    unbroadcast = _rules().unbroadcast
+    unbroadcast = _UNBROADCAST or _load_rules()
     grads: dict[Node, Any] = {}
     for root, seed in zip(roots, seeds):
         grads[root] = seed if root not in grads else grads[root] + seed
@@ -399,10 +407,15 @@ def run_backward(
     GRAD_MODE.enabled = create_graph
     last_inplace = INPLACE.last
     anomaly = ANOMALY.enabled
+    private = store and not create_graph  # stored .grad arrays must not share memory
     # log(0), 1/0 and friends give inf/nan as numpy does; detect_anomaly
     # reports them, and warnings would only repeat that once per element.
     # (Value rules use Python floats, which never warn: see _ieee.)
-    quiet = _quiet() if any(isinstance(r.data, ndarray) for r in roots) else _LOUD
+    quiet: Any = _LOUD
+    for r in roots:
+        if isinstance(r.data, ndarray):
+            quiet = _Quiet()
+            break
     quiet.__enter__()
     # The pass makes many short-lived objects and no cycles; without this the
     # cycle collector would repeatedly walk the whole (large, live) graph.
@@ -418,9 +431,7 @@ def run_backward(
                 if create_graph:
                     _store_node_grad(node, g)
                 elif node.grad is None:
-                    # Rules may hand one array to several inputs (add does), so
-                    # each node keeps a private copy of its first gradient.
-                    node.grad = g.astype(node.data.dtype) if isinstance(g, ndarray) else g
+                    node.grad = g  # private: see where gradients are handed on
                 else:
                     node.grad = node.grad + g
             op = node._op
@@ -464,8 +475,6 @@ def run_backward(
                     pg = _ieee(op, i, g, out, ctx, args)
                 if pg is None:
                     continue
-                if pg.__class__ is complex:  # a negative float to a fractional power
-                    pg = _ieee(op, i, g, out, ctx, args)
                 if anomaly:
                     _check_gradient(node, i, pg)
                 if arrays:
@@ -474,6 +483,13 @@ def run_backward(
                         pg = unbroadcast(pg, pdata.shape)
                     if pg.dtype is not pdata.dtype and pg.dtype != pdata.dtype:
                         pg = pg.astype(pdata.dtype)
+                    elif private and (pg is g or pg.base is not None):
+                        # A rule that hands on its own gradient, or a view of it
+                        # (add, reshape, ...), would make two stored .grad arrays
+                        # share memory: copy, so that every .grad is private.
+                        pg = pg.copy()
+                elif pg.__class__ is complex:  # a negative float to a fractional power
+                    pg = _ieee(op, i, g, out, ctx, args)
                 prev = get(p)
                 if prev is None:
                     grads[p] = pg
@@ -488,9 +504,49 @@ def run_backward(
     return result
 
 
-def _quiet() -> Any:
+class _Quiet:
+    """Context: inf and nan without numpy warnings, for one backward pass.
+
+    The same as ``np.errstate(divide=, over=, invalid="ignore")``, which costs
+    more than the whole backward pass of a small graph; this sets numpy's
+    error-state context variable directly (falling back to ``np.errstate``
+    where numpy does not have it), remembering the last state it derived.
+    """
+
+    __slots__ = ("_fallback", "_token")
+    _last: tuple[Any, Any] = (None, None)
+
+    def __enter__(self) -> None:
+        if _EXTOBJ is None:
+            self._fallback = np.errstate(divide="ignore", invalid="ignore", over="ignore")
+            self._fallback.__enter__()
+            return
+        current = _EXTOBJ.get()
+        seen, quiet = _Quiet._last
+        if seen is not current:
+            quiet = _make_extobj(divide="ignore", invalid="ignore", over="ignore")
+            _Quiet._last = (current, quiet)
+        self._token = _EXTOBJ.set(quiet)
+
+    def __exit__(self, *exc: object) -> None:
+        if _EXTOBJ is None:
+            self._fallback.__exit__(None, None, None)
+        else:
+            _EXTOBJ.reset(self._token)
+
+
+try:
+    from numpy._core._ufunc_config import (  # type: ignore[attr-defined]
+        _extobj_contextvar as _EXTOBJ,
+    )
+    from numpy._core._ufunc_config import _make_extobj  # type: ignore[attr-defined]
+except ImportError:  # another numpy layout: use the public (slower) errstate
+    _EXTOBJ = None
+
+
+def _quiet() -> _Quiet:
     """inf and nan without warnings (a new context each time: they do not nest)."""
-    return np.errstate(divide="ignore", invalid="ignore", over="ignore")
+    return _Quiet()
 
 
 _LOUD = contextlib.nullcontext()
@@ -508,11 +564,16 @@ def _ieee(op: Op, i: int, g: Any, out: Any, ctx: Any, args: Sequence[Any]) -> An
     return float(pg.real) if isinstance(pg, complex) else float(pg)
 
 
-def _rules() -> Any:
-    """The derivative-table module (imported late: it imports this one)."""
-    from . import rules
+_UNBROADCAST: Any = None
 
-    return rules
+
+def _load_rules() -> Any:
+    """Fetch ``unbroadcast`` from the rules module (imported late: it imports this one)."""
+    global _UNBROADCAST
+    from .rules import unbroadcast
+
+    _UNBROADCAST = unbroadcast
+    return unbroadcast
 
 
 class InplaceError(RuntimeError):

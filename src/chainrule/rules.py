@@ -219,8 +219,9 @@ def expand_reduced(g: Any, shape: tuple[int, ...], axis: Any, keepdims: bool) ->
         for a in sorted(ax % len(shape) for ax in axes):
             kept.insert(a, 1)
         g = reshape(g, tuple(kept))
-    elif not keepdims:
+    elif not keepdims and _is_node(g):
         g = reshape(g, (1,) * len(shape))
+    # (A raw 0-d gradient of a full reduction broadcasts as it is.)
     return broadcast_to(g, shape)
 
 
@@ -249,6 +250,8 @@ def _count(shape: tuple[int, ...], axis: Any) -> int:
 
 def _mT(x: Any) -> Any:
     """Swap the last two axes."""
+    if isinstance(x, np.ndarray):
+        return x.swapaxes(-1, -2)
     n = len(shape_of(x))
     axes = tuple(range(n - 2)) + (n - 1, n - 2)
     return transpose(x, axes)

@@ -669,7 +669,7 @@ def _binary(op: R.Op, fn: Callable[[Any, Any], Any], a: Any, b: Any) -> Tensor:
 def _matmul(a: Any, b: Any) -> Tensor:
     ad = a.data if isinstance(a, Tensor) else a
     bd = b.data if isinstance(b, Tensor) else b
-    sa, sb = np.shape(ad), np.shape(bd)
+    sa, sb = getattr(ad, "shape", ()), getattr(bd, "shape", ())
     if not sa or not sb:
         raise ValueError(
             f"matmul (a @ b): both operands need at least one dimension, got shapes {sa} and "
