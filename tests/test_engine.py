@@ -262,7 +262,7 @@ def test_zero_grad_and_setting_none_reset_the_sum(build):
         np.testing.assert_array_equal(g, g1)
 
 
-def test_grad_arrays_are_private_copies():
+def test_leaf_grads_are_private_and_intermediate_grads_read_only():
     a = cr.Tensor([1.0, 2.0, 3.0], requires_grad=True)
     b = cr.Tensor([4.0, 5.0, 6.0], requires_grad=True)
     c = a + b  # add hands the same gradient array to both inputs
@@ -270,18 +270,28 @@ def test_grad_arrays_are_private_copies():
     seed = np.array([[1.0], [2.0], [3.0]])
     d.backward(seed)
 
-    nodes = [a, b, c, d]
-    for i, m in enumerate(nodes):
-        for n in nodes[i + 1 :]:
-            assert not np.shares_memory(m.grad, n.grad)
+    # Leaves own their gradients: no memory shared with anything else.
+    for leaf in (a, b):
+        for other in (a, b, c, d):
+            if other is not leaf:
+                assert not np.shares_memory(leaf.grad, other.grad)
+        assert leaf.grad.flags.writeable
     assert not np.shares_memory(d.grad, seed)
 
     expected = seed.reshape(3).copy()
-    a.grad[0] = 100.0
+    a.grad[0] = 100.0  # changing a leaf's gradient in place touches nothing else
     seed[:] = -7.0
     np.testing.assert_array_equal(b.grad, expected)
     np.testing.assert_array_equal(c.grad, expected)
     np.testing.assert_array_equal(d.grad, expected.reshape(3, 1))
+
+    # Intermediates may share one array with the gradient they handed on, so
+    # they are read-only: an in-place change raises instead of corrupting both.
+    for node in (c, d):
+        with pytest.raises(ValueError, match="read-only"):
+            node.grad[0] = 1.0
+    d.backward(np.ones((3, 1)))  # a second pass still adds, into new arrays
+    np.testing.assert_array_equal(c.grad, expected + 1.0)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -414,7 +414,7 @@ def run_backward(
     quiet: Any = _LOUD
     for r in roots:
         if isinstance(r.data, ndarray):
-            quiet = _Quiet()
+            quiet = Quiet()
             break
     quiet.__enter__()
     # The pass makes many short-lived objects and no cycles; without this the
@@ -431,7 +431,9 @@ def run_backward(
                 if create_graph:
                     _store_node_grad(node, g)
                 elif node.grad is None:
-                    node.grad = g  # private: see where gradients are handed on
+                    if not isinstance(g, ndarray) and isinstance(node.data, ndarray):
+                        g = np.asarray(g)  # a numpy scalar, for a 0-d tensor
+                    node.grad = g
                 else:
                     node.grad = node.grad + g
             op = node._op
@@ -483,11 +485,17 @@ def run_backward(
                         pg = unbroadcast(pg, pdata.shape)
                     if pg.dtype is not pdata.dtype and pg.dtype != pdata.dtype:
                         pg = pg.astype(pdata.dtype)
-                    elif private and (pg is g or pg.base is not None):
-                        # A rule that hands on its own gradient, or a view of it
-                        # (add, reshape, ...), would make two stored .grad arrays
-                        # share memory: copy, so that every .grad is private.
-                        pg = pg.copy()
+                    elif private and _shares(pg, g):
+                        # The rule handed on its own gradient or a view of it
+                        # (add, reshape, ...), so two stored .grad arrays would
+                        # share memory.  A leaf gets its own copy (optimizers
+                        # and users change a leaf's .grad in place); between
+                        # intermediates, the shared array is made read-only.
+                        if p._op is None:
+                            pg = pg.copy()
+                        else:
+                            g.setflags(write=False)
+                            pg.setflags(write=False)
                 elif pg.__class__ is complex:  # a negative float to a fractional power
                     pg = _ieee(op, i, g, out, ctx, args)
                 prev = get(p)
@@ -504,8 +512,8 @@ def run_backward(
     return result
 
 
-class _Quiet:
-    """Context: inf and nan without numpy warnings, for one backward pass.
+class Quiet:
+    """Context: inf and nan without numpy warnings (one use per instance).
 
     The same as ``np.errstate(divide=, over=, invalid="ignore")``, which costs
     more than the whole backward pass of a small graph; this sets numpy's
@@ -522,10 +530,10 @@ class _Quiet:
             self._fallback.__enter__()
             return
         current = _EXTOBJ.get()
-        seen, quiet = _Quiet._last
+        seen, quiet = Quiet._last
         if seen is not current:
             quiet = _make_extobj(divide="ignore", invalid="ignore", over="ignore")
-            _Quiet._last = (current, quiet)
+            Quiet._last = (current, quiet)
         self._token = _EXTOBJ.set(quiet)
 
     def __exit__(self, *exc: object) -> None:
@@ -544,11 +552,6 @@ except ImportError:  # another numpy layout: use the public (slower) errstate
     _EXTOBJ = None
 
 
-def _quiet() -> _Quiet:
-    """inf and nan without warnings (a new context each time: they do not nest)."""
-    return _Quiet()
-
-
 _LOUD = contextlib.nullcontext()
 
 
@@ -559,12 +562,18 @@ def _ieee(op: Op, i: int, g: Any, out: Any, ctx: Any, args: Sequence[Any]) -> An
     where numpy gives inf or nan; Value gradients follow numpy, as Tensors do.
     """
     f = np.float64
-    with _quiet():
+    with Quiet():
         pg = op.vjp_at(i, f(g), f(out), ctx, *[f(a) if isinstance(a, float) else a for a in args])
     return float(pg.real) if isinstance(pg, complex) else float(pg)
 
 
 _UNBROADCAST: Any = None
+
+
+def _shares(pg: np.ndarray, g: Any) -> bool:
+    """Whether a rule handed on ``g`` itself or a view of it."""
+    base = pg.base
+    return pg is g or (base is not None and (base is g or base is getattr(g, "base", g)))
 
 
 def _load_rules() -> Any:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from . import rules as R
-from .engine import ANOMALY, GRAD_MODE, INPLACE, SCOPES, Node, check_forward, tick
+from .engine import ANOMALY, GRAD_MODE, INPLACE, SCOPES, Node, Quiet, check_forward, tick
 
 Axis = int | Sequence[int] | None
 
@@ -756,7 +756,7 @@ def _quiet(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Run a numpy function without divide/invalid warnings (results follow IEEE: inf, nan)."""
 
     def quiet(*args: Any) -> Any:
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        with Quiet():
             return fn(*args)
 
     return quiet
