@@ -485,7 +485,7 @@ def run_backward(
                         pg = unbroadcast(pg, pdata.shape)
                     if pg.dtype is not pdata.dtype and pg.dtype != pdata.dtype:
                         pg = pg.astype(pdata.dtype)
-                    elif private and _shares(pg, g):
+                    elif private and (pg is g or (pg.base is not None and _shares(pg, g))):
                         # The rule handed on its own gradient or a view of it
                         # (add, reshape, ...), so two stored .grad arrays would
                         # share memory.  A leaf gets its own copy (optimizers

@@ -110,6 +110,11 @@ def raw(x: Any) -> Any:
     return x.data if isinstance(x, Node) else x
 
 
+# Node, typed as Any: these helpers call Tensor methods on the nodes they get,
+# which the type checker cannot see through a test against the base class.
+_AnyNode: Any = Node
+
+
 def _is_node(x: Any) -> bool:
     return isinstance(x, Node)
 
@@ -139,25 +144,25 @@ def sign(x: Any) -> Any:
 
 
 def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
-    if _is_node(x):
+    if isinstance(x, _AnyNode):
         return x.sum(axis=axis, keepdims=keepdims)
     return np.asarray(x).sum(axis=axis, keepdims=keepdims)
 
 
 def reshape(x: Any, shape: tuple[int, ...]) -> Any:
-    if _is_node(x):
+    if isinstance(x, _AnyNode):
         return x.reshape(shape)
     return np.asarray(x).reshape(shape)
 
 
 def transpose(x: Any, axes: tuple[int, ...] | None) -> Any:
-    if _is_node(x):
+    if isinstance(x, _AnyNode):
         return x.transpose(axes)
     return np.asarray(x).transpose(axes)
 
 
 def broadcast_to(x: Any, shape: tuple[int, ...]) -> Any:
-    if _is_node(x):
+    if isinstance(x, _AnyNode):
         return x.broadcast_to(shape)
     # A fresh array rather than np.broadcast_to's read-only view: it is several
     # times faster on small arrays, and gradients may later be added in place.
@@ -273,6 +278,8 @@ def _matmul_vjp_b(g: Any, out: Any, ctx: Any, a: Any, b: Any) -> Any:
     if len(sb) == 1:
         if len(sa) == 1:  # a dot product
             return g * a
+        if len(sa) == 2:  # (m, k) @ (k,) -> (m,): the gradient is g @ a
+            return g @ a
         # (..., m, k) @ (k,) -> (..., m): sum over rows of g[..., None] * a
         return unbroadcast(reshape(g, shape_of(g) + (1,)) * a, sb)
     if len(sa) == 1:  # (k,) @ (..., k, n): the outer product a[:, None] * g[..., None, :]
