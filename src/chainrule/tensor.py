@@ -811,7 +811,9 @@ def _reduces_empty(shape: tuple[int, ...], axes: tuple[int, ...] | None) -> bool
 
 def _safe_max(x: np.ndarray, axes: tuple[int, ...] | None) -> np.ndarray:
     """Max over ``axes`` (kept), with infinities replaced by 0 so ``x - m`` stays finite."""
-    m = np.max(x, axis=axes, keepdims=True)
+    m = x.max(axis=axes, keepdims=True)
+    if np.isfinite(m).all():  # the usual case: nothing to replace
+        return m
     return np.where(np.isfinite(m), m, 0.0).astype(x.dtype, copy=False)
 
 
