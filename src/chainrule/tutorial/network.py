@@ -242,11 +242,6 @@ def compare_builds() -> dict[str, Any]:
     return {"builds": numbers, "max_difference": worst}
 
 
-def forward_figures(net: Mapping[str, Value]) -> dict[str, float]:
-    """The forward quantities of a :func:`build_values` network, as floats."""
-    return {k: net[k].data for k in FORWARD_NAMES}
-
-
 def train_values(
     steps: int = TRAINING_STEPS,
     lr: float = LEARNING_RATE,
