@@ -115,12 +115,8 @@ def raw(x: Any) -> Any:
 _AnyNode: Any = Node
 
 
-def _is_node(x: Any) -> bool:
-    return isinstance(x, Node)
-
-
 def exp(x: Any) -> Any:
-    if _is_node(x):
+    if isinstance(x, _AnyNode):
         return x.exp()
     if isinstance(x, float):
         return _float_exp(x)
@@ -128,7 +124,7 @@ def exp(x: Any) -> Any:
 
 
 def log(x: Any) -> Any:
-    if _is_node(x):
+    if isinstance(x, _AnyNode):
         return x.log()
     if isinstance(x, (float, int)):
         return _float_log(x)
@@ -187,7 +183,7 @@ def take(x: Any, index: Any) -> Any:
 
 def scatter(g: Any, shape: tuple[int, ...], index: Any) -> Any:
     """Zeros of ``shape`` with ``g`` added at ``index`` (repeated indices add up)."""
-    if _is_node(g):
+    if isinstance(g, _AnyNode):
         from .tensor import _scatter
 
         return _scatter(g, shape, index)
@@ -224,7 +220,7 @@ def expand_reduced(g: Any, shape: tuple[int, ...], axis: Any, keepdims: bool) ->
         for a in sorted(ax % len(shape) for ax in axes):
             kept.insert(a, 1)
         g = reshape(g, tuple(kept))
-    elif not keepdims and _is_node(g):
+    elif not keepdims and isinstance(g, _AnyNode):
         g = reshape(g, (1,) * len(shape))
     # (A raw 0-d gradient of a full reduction broadcasts as it is.)
     return broadcast_to(g, shape)
