@@ -1,7 +1,8 @@
-"""Shared fixture for the op tests: seeded float64 inputs kept in each op's safe domain."""
+"""Shared fixtures: seeded float64 inputs kept in each op's safe domain; no cycle collector."""
 
 from __future__ import annotations
 
+import gc
 import zlib
 
 import numpy as np
@@ -46,3 +47,21 @@ class Inputs:
 def make(request: pytest.FixtureRequest) -> Inputs:
     """An :class:`Inputs` seeded from the test's id, so every run draws the same numbers."""
     return Inputs(zlib.crc32(request.node.nodeid.encode()))
+
+
+@pytest.fixture
+def refcount_only():
+    """Turn the cycle collector off for one test, and back on after.
+
+    Whatever the test sees freed is then freed by reference counting alone; and
+    a test that builds a huge graph (which has no cycles) does not spend its
+    time in the collector scanning the live nodes again and again.
+    """
+    was_enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

@@ -6,7 +6,6 @@ the same derivatives worked out by hand in plain Python or numpy.
 
 from __future__ import annotations
 
-import gc
 import math
 import weakref
 from collections.abc import Callable
@@ -601,23 +600,7 @@ def test_reuse_adds_gradients_tensor():
 # ---------------------------------------------------------------------------
 
 
-@pytest.fixture
-def no_cycle_collector():
-    """Switch the cyclic garbage collector off for a test that builds a huge graph.
-
-    The graph has no cycles, and with the collector on most of the time goes
-    into scanning the million live nodes again and again as they are made.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-@pytest.mark.usefixtures("no_cycle_collector")
+@pytest.mark.usefixtures("refcount_only")
 def test_million_op_value_chain_has_no_recursion_error():
     n = 1_000_000
     x0 = cr.Value(0.5)
@@ -634,7 +617,7 @@ def test_million_op_value_chain_has_no_recursion_error():
     assert x.data == 0.5 * (-1.0) ** n
 
 
-@pytest.mark.usefixtures("no_cycle_collector")
+@pytest.mark.usefixtures("refcount_only")
 def test_hundred_thousand_op_tensor_chain():
     n = 100_000
     c = 1.0 + 1e-6
@@ -799,20 +782,14 @@ def _tensor_graph() -> tuple[list[cr.Tensor], cr.Tensor, list[weakref.ref[Any]]]
 
 @pytest.mark.parametrize("build", [_value_graph, _tensor_graph], ids=["Value", "Tensor"])
 @pytest.mark.parametrize("run_backward", [False, True], ids=["forward", "backward"])
+@pytest.mark.usefixtures("refcount_only")
 def test_graph_is_freed_by_reference_counting(build, run_backward):
-    was_enabled = gc.isenabled()
-    gc.collect()
-    gc.disable()  # anything freed below is freed by reference counting alone
-    try:
-        leaves, out, refs = build()
-        assert len(refs) > 5 and all(r() is not None for r in refs)
-        if run_backward:
-            out.backward()
-        del out
-        assert all(r() is None for r in refs)
-        assert all(leaf.data is not None for leaf in leaves)
-        if run_backward:
-            assert all(leaf.grad is not None for leaf in leaves)
-    finally:
-        if was_enabled:
-            gc.enable()
+    leaves, out, refs = build()
+    assert len(refs) > 5 and all(r() is not None for r in refs)
+    if run_backward:
+        out.backward()
+    del out
+    assert all(r() is None for r in refs)
+    assert all(leaf.data is not None for leaf in leaves)
+    if run_backward:
+        assert all(leaf.grad is not None for leaf in leaves)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import math
 import weakref
 
@@ -274,19 +273,6 @@ def test_create_graph_gradient_can_be_used_in_a_loss():
 # ---------------------------------------------------------------------------
 # Memory with create_graph
 # ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def refcount_only():
-    """Turn the cycle collector off, so whatever is freed is freed by reference counting."""
-    was_enabled = gc.isenabled()
-    gc.collect()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 @pytest.mark.usefixtures("refcount_only")
