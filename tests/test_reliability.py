@@ -111,6 +111,24 @@ def test_value_domain_edges_follow_ieee(fn, expected):
     assert (math.isnan(out) and math.isnan(expected)) or out == expected
 
 
+@pytest.mark.parametrize("base", [0.0, -0.0, 2.0, -2.0, 1e200, -1e200])
+@pytest.mark.parametrize("exponent", [-2.0, -1.0, 0.5, 2.0, 3.0])
+def test_value_power_and_its_gradient_follow_numpy(base, exponent):
+    """Overflow keeps its sign, 0 ** negative is +-inf, a fractional power of a negative is nan."""
+    v = cr.Value(base)
+    t = cr.Tensor(base, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y, yt = v**exponent, t**exponent
+        y.backward()
+        yt.backward()
+    np.testing.assert_array_equal(y.data, yt.data)
+    np.testing.assert_array_equal(v.grad, t.grad)
+    with np.errstate(all="ignore"):
+        expected = np.float64(base) ** np.float64(exponent)
+    np.testing.assert_array_equal(y.data, expected)
+
+
 @pytest.mark.parametrize(
     "fn",
     [

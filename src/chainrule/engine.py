@@ -392,13 +392,23 @@ def run_backward(
     grads: dict[Node, Any] = {}
     for root, seed in zip(roots, seeds):
         grads[root] = seed if root not in grads else grads[root] + seed
-    # Visit nodes from the newest to the oldest: every child of a node is
-    # newer than it, so all of a node's gradient has arrived when it is popped.
-    heap = [(-root._seq, root) for root in grads]
+    # Visit op nodes from the newest to the oldest: every child of a node is
+    # newer than it, so all of a node's gradient has arrived when it is
+    # popped.  Leaves pass nothing on, so they need no place in that order:
+    # they wait in a list, gathering their gradient, and are stored last.
+    heap: list[tuple[int, Node]] = []
+    leaves: list[Node] = []
+    for root in grads:
+        if root._op is None:
+            leaves.append(root)
+        else:
+            heap.append((-root._seq, root))
     heapq.heapify(heap)
     heappush, heappop = heapq.heappush, heapq.heappop
     want = set(wanted) if wanted is not None else None
     result: dict[Node, Any] = {}
+    # The usual pass (``backward()``) only adds each gradient into ``.grad``.
+    plain = store and not create_graph and want is None
     pop = grads.pop
     get = grads.get
     ndarray = np.ndarray
@@ -425,20 +435,21 @@ def run_backward(
         while heap:
             node = heappop(heap)[1]
             g = pop(node)
-            if want is not None and node in want:
-                result[node] = g
-            if store:
-                if create_graph:
-                    _store_node_grad(node, g)
-                elif node.grad is None:
-                    if not isinstance(g, ndarray) and isinstance(node.data, ndarray):
-                        g = np.asarray(g)  # a numpy scalar, for a 0-d tensor
-                    node.grad = g
+            # Values never mix with Tensors, so only tensor nodes have
+            # gradients that may need unbroadcasting or a dtype cast.
+            arrays = isinstance(node.data, ndarray)
+            if plain:
+                prev = node.grad
+                if prev is not None:
+                    prev = prev + g
+                    node.grad = prev if not arrays else np.asarray(prev)
+                elif arrays and g.__class__ is not ndarray:
+                    node.grad = np.asarray(g)  # a numpy scalar, for a 0-d tensor
                 else:
-                    node.grad = node.grad + g
-            op = node._op
-            if op is None:
-                continue
+                    node.grad = g
+            else:
+                _keep(node, g, store, create_graph, want, result)
+            op: Op = node._op  # type: ignore[assignment]
             parents = node._parents
             if node._seq < last_inplace:
                 _check_versions(node)
@@ -447,39 +458,30 @@ def run_backward(
                 args: Any = parents
             else:
                 out = node.data
-                n = len(parents)
-                if n == 2:
+                if len(parents) == 2:
                     a, b = parents
                     args = (
                         a.data if isinstance(a, Node) else a,
                         b.data if isinstance(b, Node) else b,
                     )
-                elif n == 1:
+                elif len(parents) == 1:
                     args = (parents[0].data,)
                 else:
                     args = [p.data if isinstance(p, Node) else p for p in parents]
             ctx = node._ctx
             vjps = op.vjps
-            # Values never mix with Tensors, so only tensor nodes have
-            # gradients that may need unbroadcasting or a dtype cast.
-            arrays = isinstance(node.data, ndarray)
             i = -1
             for p in parents:
                 i += 1
                 if not (isinstance(p, Node) and p.requires_grad):
                     continue
                 try:
-                    if vjps is not None:
-                        pg = vjps[i](g, out, ctx, *args)
-                    else:
-                        pg = op.vjp_at(i, g, out, ctx, *args)
+                    pg = vjps[i](g, out, ctx, *args)
                 except ArithmeticError:  # Python floats raise where IEEE gives inf/nan
                     pg = _ieee(op, i, g, out, ctx, args)
-                if pg is None:
-                    continue
-                if anomaly:
-                    _check_gradient(node, i, pg)
                 if arrays:
+                    if anomaly:
+                        _check_gradient(node, i, pg)
                     pdata = p.data
                     if pg.shape != pdata.shape:
                         pg = unbroadcast(pg, pdata.shape)
@@ -496,20 +498,52 @@ def run_backward(
                         else:
                             g.setflags(write=False)
                             pg.setflags(write=False)
-                elif pg.__class__ is complex:  # a negative float to a fractional power
-                    pg = _ieee(op, i, g, out, ctx, args)
+                elif anomaly:
+                    _check_gradient(node, i, pg)
                 prev = get(p)
-                if prev is None:
+                if prev is not None:
+                    grads[p] = prev + pg
+                elif p._op is None:
+                    grads[p] = pg
+                    leaves.append(p)
+                else:
                     grads[p] = pg
                     heappush(heap, (-p._seq, p))
-                else:
-                    grads[p] = prev + pg
+        for leaf in leaves:
+            g = pop(leaf)
+            if plain:
+                prev = leaf.grad
+                if prev is not None:
+                    g = prev + g
+                if g.__class__ is not float and not isinstance(g, ndarray):
+                    g = np.asarray(g)  # a numpy scalar, for a 0-d tensor
+                leaf.grad = g
+            else:
+                _keep(leaf, g, store, create_graph, want, result)
     finally:
         if collecting:
             gc.enable()
         quiet.__exit__(None, None, None)
         GRAD_MODE.enabled = prev_mode
     return result
+
+
+def _keep(
+    node: Node, g: Any, store: bool, create_graph: bool, want: set[Node] | None, result: dict
+) -> None:
+    """Hand a node's gradient to the caller of :func:`grad` and/or store it."""
+    if want is not None and node in want:
+        result[node] = g
+    if not store:
+        return
+    if create_graph:
+        _store_node_grad(node, g)
+        return
+    if node.grad is not None:
+        g = node.grad + g
+    if isinstance(node.data, np.ndarray) and not isinstance(g, np.ndarray):
+        g = np.asarray(g)  # a numpy scalar, for a 0-d tensor
+    node.grad = g
 
 
 class Quiet:
@@ -558,8 +592,8 @@ _LOUD = contextlib.nullcontext()
 def _ieee(op: Op, i: int, g: Any, out: Any, ctx: Any, args: Sequence[Any]) -> Any:
     """Run a rule again on numpy float64 scalars, which follow IEEE 754.
 
-    Python floats raise ZeroDivisionError or OverflowError, or turn complex,
-    where numpy gives inf or nan; Value gradients follow numpy, as Tensors do.
+    Python floats raise ZeroDivisionError or OverflowError where numpy gives
+    inf or nan; Value gradients follow numpy, as Tensors do.
     """
     f = np.float64
     with Quiet():

@@ -188,7 +188,7 @@ def formula_text(op: Any, i: int, arity: int) -> str:
     'd(a * b)/db = a'
     """
     symbol = op.symbol
-    if op.vjps is None:
+    if op.variadic:
         var = f"xs[{i}]"
         expr = f"d {symbol}/d{var}"
     elif arity == 1:

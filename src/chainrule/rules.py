@@ -26,9 +26,10 @@ engine applies :func:`unbroadcast`, which sums over the broadcast axes.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -46,8 +47,10 @@ class Op:
     Attributes:
         name: short name shown in pictures (``mul``, ``sigmoid``, ``matmul``).
         symbol: how the forward reads (``a * b``).
-        vjps: one VJP per input, or None for ops taking any number of inputs,
-            which implement :meth:`vjp_at` instead.
+        vjps: ``vjps[i]`` is the VJP for input ``i``.  An op taking any number
+            of inputs (``variadic``) is defined with one function
+            ``nvjp(i, g, out, ctx, *inputs)`` instead, and ``vjps[i]`` binds
+            ``i`` to it, so the engine treats both kinds alike.
         formulas: the local derivative of the output with respect to each
             input, as text (for variadic ops, one formula for all inputs).
         elementwise: True when output element ``k`` depends only on element
@@ -55,7 +58,9 @@ class Op:
             per element.
     """
 
-    __slots__ = ("_nvjp", "doc", "elementwise", "formulas", "name", "symbol", "vjps")
+    __slots__ = ("doc", "elementwise", "formulas", "name", "symbol", "variadic", "vjps")
+
+    vjps: VjpTable
 
     def __init__(
         self,
@@ -70,21 +75,23 @@ class Op:
     ) -> None:
         self.name = name
         self.symbol = symbol
-        self.vjps = tuple(vjps) if vjps is not None else None
+        self.variadic = nvjp is not None
+        if nvjp is not None:
+            self.vjps = _BindInput(nvjp)
+        elif vjps is not None:
+            self.vjps = tuple(vjps)
+        else:
+            raise ValueError(f"op {name!r} needs vjps or nvjp")
         self.formulas = tuple(formulas)
         self.elementwise = elementwise
         self.doc = doc
-        self._nvjp = nvjp
         if name in OPS:
             raise ValueError(f"op {name!r} is defined twice")
         OPS[name] = self
 
     def vjp_at(self, i: int, g: Any, out: Any, ctx: Any, *inputs: Any) -> Any:
-        """The VJP for input ``i`` (works for fixed and variable arity)."""
-        if self.vjps is not None:
-            return self.vjps[i](g, out, ctx, *inputs)
-        assert self._nvjp is not None
-        return self._nvjp(i, g, out, ctx, *inputs)
+        """The VJP for input ``i``."""
+        return self.vjps[i](g, out, ctx, *inputs)
 
     def formula(self, i: int) -> str:
         """The local derivative with respect to input ``i``, as text."""
@@ -92,6 +99,24 @@ class Op:
 
     def __repr__(self) -> str:
         return f"Op({self.name!r}: {self.symbol})"
+
+
+class VjpTable(Protocol):
+    """What the engine needs of ``Op.vjps``: the VJP for input ``i``."""
+
+    def __getitem__(self, i: int, /) -> Vjp: ...
+
+
+class _BindInput:
+    """The VJPs of a variadic op: item ``i`` is its one VJP with ``i`` bound."""
+
+    __slots__ = ("nvjp",)
+
+    def __init__(self, nvjp: Vjp) -> None:
+        self.nvjp = nvjp
+
+    def __getitem__(self, i: int) -> Vjp:
+        return functools.partial(self.nvjp, i)
 
 
 # ---------------------------------------------------------------------------
@@ -121,6 +146,13 @@ def exp(x: Any) -> Any:
     if isinstance(x, float):
         return _float_exp(x)
     return np.exp(x)
+
+
+def power(x: Any, e: Any) -> Any:
+    """``x ** e``; for Python floats, inf or nan where IEEE 754 gives them."""
+    if isinstance(x, float) and not isinstance(e, _AnyNode):
+        return _float_pow(x, e)
+    return x**e
 
 
 def log(x: Any) -> Any:
@@ -231,6 +263,17 @@ def _float_exp(x: float) -> float:
         return math.exp(x)
     except OverflowError:
         return math.inf
+
+
+def _float_pow(a: float, b: float) -> float:
+    try:
+        r = a**b
+    except (ZeroDivisionError, OverflowError):  # 0 ** negative, or too large
+        odd = b == int(b) and int(b) % 2 == 1
+        return math.copysign(math.inf, a) if odd else math.inf
+    if isinstance(r, complex):  # negative base, fractional exponent: no real result
+        return math.nan
+    return float(r)
 
 
 def _float_log(x: float) -> float:
@@ -366,7 +409,7 @@ NEG = Op(
 def _pow_vjp_base(g: Any, out: Any, ctx: Any, a: Any, b: Any) -> Any:
     if not isinstance(b, (Node, np.ndarray)) and b == 0:
         return g * 0.0 * out  # a**0 is constant; avoid 0 * a**-1 = nan at a = 0
-    return g * b * a ** (b - 1)
+    return g * b * power(a, b - 1)
 
 
 def _pow_vjp_exponent(g: Any, out: Any, ctx: Any, a: Any, b: Any) -> Any:

@@ -25,18 +25,6 @@ def _div(a: float, b: float) -> float:
         return math.copysign(math.inf, a) * math.copysign(1.0, b) if a != 0 else math.nan
 
 
-def _pow(a: float, b: float) -> float:
-    try:
-        r = a**b
-    except ZeroDivisionError:  # 0 ** negative
-        return math.inf
-    except OverflowError:
-        return math.inf
-    if isinstance(r, complex):  # negative base, fractional exponent: no real result
-        return math.nan
-    return float(r)
-
-
 def _sigmoid(x: float) -> float:
     # Two forms, so exp never overflows.
     if x >= 0:
@@ -179,8 +167,8 @@ class Value(Node):
     __rmul__ = _binary(R.MUL, operator.mul, reflected=True)
     __truediv__ = _binary(R.DIV, _div)  # d/da = 1/b, d/db = -a/b^2
     __rtruediv__ = _binary(R.DIV, _div, reflected=True)
-    __pow__ = _binary(R.POW, _pow)  # d/da = b a^(b-1), d/db = ln(a) a^b
-    __rpow__ = _binary(R.POW, _pow, reflected=True)
+    __pow__ = _binary(R.POW, R._float_pow)  # d/da = b a^(b-1), d/db = ln(a) a^b
+    __rpow__ = _binary(R.POW, R._float_pow, reflected=True)
     __neg__ = _unary(R.NEG, operator.neg)  # d/da = -1
 
     def __pos__(self) -> Value:
