@@ -293,6 +293,30 @@ def test_leaf_grads_are_private_and_intermediate_grads_read_only():
     np.testing.assert_array_equal(c.grad, expected + 1.0)
 
 
+@pytest.mark.parametrize("shape", [(), (1,), (1, 1)])
+def test_the_implicit_seed_is_one_and_never_handed_to_a_leaf(shape):
+    x = cr.Tensor(np.full(shape, 3.0), requires_grad=True)
+    y = x * 2.0
+    y.backward()
+    y.backward()  # a second pass adds one more copy of every gradient
+    np.testing.assert_array_equal(y.grad, np.full(shape, 2.0))
+    np.testing.assert_array_equal(x.grad, np.full(shape, 4.0))
+    z = x * 5.0 + x  # add hands its gradient on to a leaf, which must get a copy
+    x.grad = None
+    z.backward()
+    np.testing.assert_array_equal(x.grad, np.full(shape, 6.0))
+    assert x.grad.flags.writeable
+
+    leaf = cr.Tensor(np.full(shape, 1.0), requires_grad=True)
+    leaf.backward()  # the output is the leaf itself: its gradient must be its own
+    leaf.grad += 1.0
+    leaf.backward()
+    np.testing.assert_array_equal(leaf.grad, np.full(shape, 3.0))
+    fresh = cr.Tensor(np.full(shape, 1.0), requires_grad=True) * 1.0
+    fresh.backward()
+    np.testing.assert_array_equal(fresh.grad, np.ones(shape))  # the shared seed was not changed
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_grad_has_the_dtype_and_shape_of_data(dtype):
     w = cr.Tensor(np.ones((2, 3), dtype=dtype), requires_grad=True)

@@ -40,7 +40,6 @@ Gradient semantics
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import heapq
 import itertools
@@ -257,7 +256,7 @@ class Node:
             if isinstance(data, float):
                 seed = 1.0
             elif data.size == 1:
-                seed = np.ones(data.shape, data.dtype)
+                seed = _one(data.shape, data.dtype) if self._op is not None else None
         if seed is None:
             seed = _seed(self, gradient, "backward", create_graph)
         run_backward([self], [seed], create_graph=create_graph, store=True)
@@ -266,6 +265,23 @@ class Node:
     @classmethod
     def _wrap_grad(cls, g: Any) -> Node:
         raise NotImplementedError
+
+
+_ONES: dict[tuple[tuple[int, ...], np.dtype[Any]], np.ndarray] = {}
+
+
+def _one(shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray:
+    """A read-only array holding 1 (the usual seed), made once per shape and dtype.
+
+    It becomes the ``.grad`` of the output, which is not a leaf: intermediate
+    gradients that share memory are read-only anyway (see :func:`run_backward`).
+    """
+    one = _ONES.get((shape, dtype))
+    if one is None:
+        one = np.ones(shape, dtype)
+        one.setflags(write=False)
+        _ONES[shape, dtype] = one
+    return one
 
 
 def _seed(node: Node, gradient: Any, where: str, create_graph: bool = False) -> Any:
@@ -421,12 +437,11 @@ def run_backward(
     # log(0), 1/0 and friends give inf/nan as numpy does; detect_anomaly
     # reports them, and warnings would only repeat that once per element.
     # (Value rules use Python floats, which never warn: see _ieee.)
-    quiet: Any = _LOUD
+    quiet = None
     for r in roots:
         if isinstance(r.data, ndarray):
-            quiet = Quiet()
+            quiet = silence()
             break
-    quiet.__enter__()
     # The pass makes many short-lived objects and no cycles; without this the
     # cycle collector would repeatedly walk the whole (large, live) graph.
     collecting = gc.isenabled()
@@ -435,9 +450,10 @@ def run_backward(
         while heap:
             node = heappop(heap)[1]
             g = pop(node)
+            out = node.data
             # Values never mix with Tensors, so only tensor nodes have
             # gradients that may need unbroadcasting or a dtype cast.
-            arrays = isinstance(node.data, ndarray)
+            arrays = isinstance(out, ndarray)
             if plain:
                 prev = node.grad
                 if prev is not None:
@@ -449,27 +465,24 @@ def run_backward(
                     node.grad = g
             else:
                 _keep(node, g, store, create_graph, want, result)
-            op: Op = node._op  # type: ignore[assignment]
             parents = node._parents
             if node._seq < last_inplace:
                 _check_versions(node)
             if create_graph:
-                out: Any = node
+                out = node
                 args: Any = parents
+            elif len(parents) == 2:
+                a, b = parents
+                args = (
+                    a.data if isinstance(a, Node) else a,
+                    b.data if isinstance(b, Node) else b,
+                )
+            elif len(parents) == 1:
+                args = (parents[0].data,)
             else:
-                out = node.data
-                if len(parents) == 2:
-                    a, b = parents
-                    args = (
-                        a.data if isinstance(a, Node) else a,
-                        b.data if isinstance(b, Node) else b,
-                    )
-                elif len(parents) == 1:
-                    args = (parents[0].data,)
-                else:
-                    args = [p.data if isinstance(p, Node) else p for p in parents]
+                args = [p.data if isinstance(p, Node) else p for p in parents]
             ctx = node._ctx
-            vjps = op.vjps
+            vjps = node._op.vjps  # type: ignore[union-attr]
             i = -1
             for p in parents:
                 i += 1
@@ -478,7 +491,7 @@ def run_backward(
                 try:
                     pg = vjps[i](g, out, ctx, *args)
                 except ArithmeticError:  # Python floats raise where IEEE gives inf/nan
-                    pg = _ieee(op, i, g, out, ctx, args)
+                    pg = _ieee(node._op, i, g, out, ctx, args)  # type: ignore[arg-type]
                 if arrays:
                     if anomaly:
                         _check_gradient(node, i, pg)
@@ -523,7 +536,8 @@ def run_backward(
     finally:
         if collecting:
             gc.enable()
-        quiet.__exit__(None, None, None)
+        if quiet is not None:
+            restore(quiet)
         GRAD_MODE.enabled = prev_mode
     return result
 
@@ -547,34 +561,44 @@ def _keep(
 
 
 class Quiet:
-    """Context: inf and nan without numpy warnings (one use per instance).
+    """Context: inf and nan without numpy warnings (see :func:`silence`)."""
 
-    The same as ``np.errstate(divide=, over=, invalid="ignore")``, which costs
-    more than the whole backward pass of a small graph; this sets numpy's
-    error-state context variable directly (falling back to ``np.errstate``
-    where numpy does not have it), remembering the last state it derived.
-    """
-
-    __slots__ = ("_fallback", "_token")
-    _last: tuple[Any, Any] = (None, None)
+    __slots__ = ("_token",)
 
     def __enter__(self) -> None:
-        if _EXTOBJ is None:
-            self._fallback = np.errstate(divide="ignore", invalid="ignore", over="ignore")
-            self._fallback.__enter__()
-            return
-        current = _EXTOBJ.get()
-        seen, quiet = Quiet._last
-        if seen is not current:
-            quiet = _make_extobj(divide="ignore", invalid="ignore", over="ignore")
-            Quiet._last = (current, quiet)
-        self._token = _EXTOBJ.set(quiet)
+        self._token = silence()
 
     def __exit__(self, *exc: object) -> None:
-        if _EXTOBJ is None:
-            self._fallback.__exit__(None, None, None)
-        else:
-            _EXTOBJ.reset(self._token)
+        restore(self._token)
+
+
+def silence() -> Any:
+    """Turn numpy's divide, overflow and invalid warnings off; returns a token for :func:`restore`.
+
+    The same as entering ``np.errstate(divide=, over=, invalid="ignore")``,
+    which costs more than the whole backward pass of a small graph; this sets
+    numpy's error-state context variable directly (falling back to
+    ``np.errstate`` where numpy does not have it), remembering the last state
+    it derived.
+    """
+    if _EXTOBJ is None:
+        state = np.errstate(divide="ignore", invalid="ignore", over="ignore")
+        state.__enter__()
+        return state
+    current = _EXTOBJ.get()
+    seen, quiet = _SILENCED
+    if seen is not current:
+        quiet = _make_extobj(divide="ignore", invalid="ignore", over="ignore")
+        _SILENCED[:] = [current, quiet]
+    return _EXTOBJ.set(quiet)
+
+
+def restore(token: Any) -> None:
+    """Put back the numpy error state that :func:`silence` replaced."""
+    if _EXTOBJ is None:
+        token.__exit__(None, None, None)
+    else:
+        _EXTOBJ.reset(token)
 
 
 try:
@@ -585,8 +609,8 @@ try:
 except ImportError:  # another numpy layout: use the public (slower) errstate
     _EXTOBJ = None
 
-
-_LOUD = contextlib.nullcontext()
+#: The error state last seen by :func:`silence`, and the quiet state derived from it.
+_SILENCED: list[Any] = [None, None]
 
 
 def _ieee(op: Op, i: int, g: Any, out: Any, ctx: Any, args: Sequence[Any]) -> Any:

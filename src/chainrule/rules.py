@@ -236,9 +236,12 @@ def unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
     if gshape == shape:
         return g
     lead = len(gshape) - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, n in enumerate(shape) if n == 1 and gshape[lead + i] != 1
-    )
+    axes = tuple(range(lead))
+    if 1 not in shape:
+        if shape and isinstance(g, np.ndarray):
+            return g.sum(axis=axes)  # only new leading axes: the sum has ``shape`` already
+    else:
+        axes += tuple(lead + i for i, n in enumerate(shape) if n == 1 and gshape[lead + i] != 1)
     if axes:
         g = sum(g, axis=axes, keepdims=True)
     return reshape(g, shape)

@@ -669,15 +669,15 @@ def _binary(op: R.Op, fn: Callable[[Any, Any], Any], a: Any, b: Any) -> Tensor:
 def _matmul(a: Any, b: Any) -> Tensor:
     ad = a.data if isinstance(a, Tensor) else a
     bd = b.data if isinstance(b, Tensor) else b
-    sa, sb = getattr(ad, "shape", ()), getattr(bd, "shape", ())
-    if not sa or not sb:
-        raise ValueError(
-            f"matmul (a @ b): both operands need at least one dimension, got shapes {sa} and "
-            f"{sb}{_names(a, b)}; use * to scale by a number"
-        )
     try:
         out = np.matmul(ad, bd)
     except ValueError:
+        sa, sb = np.shape(ad), np.shape(bd)
+        if not sa or not sb:
+            raise ValueError(
+                f"matmul (a @ b): both operands need at least one dimension, got shapes {sa} "
+                f"and {sb}{_names(a, b)}; use * to scale by a number"
+            ) from None
         k_a = sa[-1]
         k_b = sb[-2] if len(sb) > 1 else sb[0]
         if k_a != k_b:
@@ -703,7 +703,7 @@ def _compare(fn: Callable[[Any, Any], Any], a: Tensor, b: Any, sym: str) -> Tens
 
 def _operand(x: Any, like: Tensor | None, op: str) -> Any:
     """Accept a Tensor, a number, a list or an array as the other operand of ``op``."""
-    if isinstance(x, Tensor):
+    if isinstance(x, Tensor) or x.__class__ is float:
         return x
     if isinstance(x, (int, float, np.ndarray, np.generic)) and not isinstance(x, np.str_):
         if isinstance(x, (np.ndarray, np.generic)) and x.dtype.kind not in "biuf":
@@ -773,6 +773,8 @@ _EXP = _quiet(np.exp)
 
 def _axes(t: Tensor, axis: Axis, dim: Axis, op: str) -> tuple[int, ...] | None:
     """Normalise ``axis`` (or its alias ``dim``) to a tuple of non-negative ints."""
+    if axis is None and dim is None:
+        return None
     if dim is not None:
         if axis is not None:
             raise TypeError(f"{op}: give axis or dim, not both")

@@ -79,7 +79,8 @@ def _binary(
             o = other.data
         else:
             rg = self.requires_grad
-            o = other = _num(other, op.name)
+            o = other if other.__class__ is float else _num(other, op.name)
+            other = o
         out = _new(Value)
         if reflected:
             out.data = fn(o, self.data)
