@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -205,6 +207,66 @@ def test_cross_entropy_class_weights_and_ignore_index():
     ref = -_log_softmax(x.data, 1)[np.arange(6), tt][keep].mean()
     assert np.isclose(plain.item(), ref, rtol=1e-12)
     cr.gradcheck(lambda x: nn.CrossEntropyLoss(ignore_index=-100)(x, t), [x])
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize(
+    "shape, weighted, ignored",
+    [
+        ((5, 4), False, None),
+        ((5, 4), True, -100),
+        ((6, 3), False, 1),
+        ((4,), True, None),
+        ((2, 3, 4), True, -100),
+    ],
+    ids=["plain", "weights+ignore", "ignore-a-class", "one-sample", "spatial"],
+)
+def test_cross_entropy_node_matches_log_softmax_then_nll(shape, weighted, ignored, reduction):
+    """cross_entropy is one graph node; it must agree with the chain of ops it stands for."""
+    rng = np.random.default_rng(11)
+    axis = 0 if len(shape) == 1 else 1
+    n_cls = shape[axis]
+    x = _leaf(rng, shape)
+    t = rng.integers(0, n_cls, size=shape[:axis] + shape[axis + 1 :])
+    ignore = -100 if ignored is None else ignored
+    if ignored is not None:
+        t.reshape(-1)[1] = ignored  # ignore_index may also be one of the classes
+        t.reshape(-1)[0] = 0 if ignored != 0 else 1
+    w = rng.uniform(0.5, 2.0, size=n_cls) if weighted else None
+    kw = {"weight": w, "reduction": reduction, "ignore_index": ignore}
+    fused = F.cross_entropy(x, t, **kw)
+    assert fused.op == "cross_entropy"
+    x2 = cr.Tensor(x.data, requires_grad=True)
+    chain = F.nll_loss(x2.log_softmax(axis=axis), t, **kw)
+    np.testing.assert_allclose(fused.data, chain.data, rtol=1e-12, atol=1e-15)
+    seed = rng.normal(size=fused.shape)
+    fused.backward(seed)
+    chain.backward(seed)
+    np.testing.assert_allclose(x.grad, x2.grad, rtol=1e-10, atol=1e-15)
+    cr.gradcheck(lambda x: F.cross_entropy(x, t, **kw), [x])
+    cr.gradgradcheck(lambda x: F.cross_entropy(x, t, **kw), [x])
+
+
+def test_cross_entropy_in_float32_stays_float32():
+    rng = np.random.default_rng(12)
+    x64 = rng.normal(size=(6, 5))
+    t = rng.integers(0, 5, size=6)
+    x = cr.Tensor(x64.astype(np.float32), requires_grad=True)
+    loss = F.cross_entropy(x, t)
+    loss.backward()
+    assert loss.dtype == np.float32 and x.grad.dtype == np.float32
+    ref = cr.Tensor(x.data.astype(np.float64), requires_grad=True)
+    F.cross_entropy(ref, t).backward()
+    np.testing.assert_allclose(x.grad, ref.grad, rtol=1e-5, atol=1e-7)
+
+
+def test_cross_entropy_mean_over_only_ignored_targets_is_nan_without_warnings():
+    x = cr.Tensor(np.zeros((2, 3)), requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loss = F.cross_entropy(x, [-100, -100])
+        loss.backward()
+    assert np.isnan(loss.item())  # as in PyTorch: 0 / 0
 
 
 def test_cross_entropy_is_stable_for_huge_logits():

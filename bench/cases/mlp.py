@@ -146,21 +146,22 @@ def hand_numpy(p: Problem) -> Run:
 
 def chainrule_tensor(p: Problem) -> Run:
     import chainrule as cr
+    import chainrule.nn.functional as F
 
-    data = [(cr.Tensor(x), cr.Tensor(y)) for x, y in p.batches]
+    data = [(cr.Tensor(x), y.argmax(axis=1)) for x, y in p.batches]
 
     def run() -> Outcome:
         params = [cr.Tensor(w, requires_grad=True) for w in p.weights]
         nlayers = len(params) // 2
         loss = None
         first = None
-        for x, y in data:
+        for x, labels in data:
             h = x
             for k in range(nlayers):
                 h = h @ params[2 * k] + params[2 * k + 1]
                 if k < nlayers - 1:
                     h = h.relu() if p.activation == "relu" else h.tanh()
-            loss = -(h.log_softmax(axis=1) * y).sum() / x.shape[0]
+            loss = F.cross_entropy(h, labels)
             for w in params:
                 w.grad = None
             loss.backward()

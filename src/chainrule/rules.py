@@ -163,6 +163,13 @@ def log(x: Any) -> Any:
     return np.log(x)
 
 
+def log_softmax(x: Any, axis: int) -> Any:
+    if isinstance(x, _AnyNode):
+        return x.log_softmax(axis=axis)
+    z = x - x.max(axis=axis, keepdims=True)
+    return z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
+
+
 def sign(x: Any) -> Any:
     """Sign of x as plain data: a mask, never differentiated."""
     x = raw(x)
@@ -249,6 +256,10 @@ def unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
 
 def expand_reduced(g: Any, shape: tuple[int, ...], axis: Any, keepdims: bool) -> Any:
     """Broadcast the gradient of a reduction back over the reduced axes."""
+    if axis is None and isinstance(g, (np.ndarray, np.generic)):  # raw, all axes reduced
+        out = np.empty(shape, dtype=g.dtype)
+        out[...] = g
+        return out
     if not keepdims and axis is not None:
         axes = axis if isinstance(axis, tuple) else (axis,)
         kept = list(shape_of(g))
@@ -305,6 +316,8 @@ def _mT(x: Any) -> Any:
 
 
 def _matmul_vjp_a(g: Any, out: Any, ctx: Any, a: Any, b: Any) -> Any:
+    if b.__class__ is np.ndarray and b.ndim == 2 and a.ndim == 2:  # the usual case, raw
+        return g @ b.T
     sa, sb = shape_of(a), shape_of(b)
     if len(sb) == 1:  # (..., k) @ (k,) -> (...): the gradient is g[..., None] * b
         return reshape(g, shape_of(g) + (1,)) * b
@@ -316,6 +329,8 @@ def _matmul_vjp_a(g: Any, out: Any, ctx: Any, a: Any, b: Any) -> Any:
 
 
 def _matmul_vjp_b(g: Any, out: Any, ctx: Any, a: Any, b: Any) -> Any:
+    if a.__class__ is np.ndarray and a.ndim == 2 and b.ndim == 2:  # the usual case, raw
+        return a.T @ g
     sa, sb = shape_of(a), shape_of(b)
     if len(sb) == 1:
         if len(sa) == 1:  # a dot product
@@ -648,4 +663,24 @@ LOG_SOFTMAX = Op(
     (lambda g, out, ctx, a: g - exp(out) * sum(g, axis=ctx, keepdims=True),),
     ("delta_ij - softmax(x)_j",),
     "Log-softmax y = x - logsumexp(x): dy_i/dx_j = delta_ij - softmax(x)_j.",
+)
+
+
+def _cross_entropy_vjp(g: Any, out: Any, ctx: Any, a: Any) -> Any:
+    axis, probs, onehot, coef, per_sample = ctx
+    if isinstance(a, _AnyNode):  # create_graph: softmax as a function of the logits
+        probs = exp(log_softmax(a, axis))
+    if per_sample:  # reduction 'none': one incoming gradient per sample
+        g = reshape(g, shape_of(coef))
+    return g * coef * (probs - onehot)
+
+
+CROSS_ENTROPY = Op(
+    "cross_entropy",
+    "-w[y] log softmax(x)[y]",
+    (_cross_entropy_vjp,),
+    ("w[y] (softmax(x) - onehot(y))",),
+    "Softmax cross-entropy of logits x against class y, weighted by w[y]: its derivative "
+    "with respect to x is w[y] (softmax(x) - onehot(y)), divided by the total weight for "
+    "'mean'.",
 )

@@ -18,6 +18,44 @@ from .engine import ANOMALY, GRAD_MODE, INPLACE, SCOPES, Node, Quiet, check_forw
 Axis = int | Sequence[int] | None
 
 
+def _quiet(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a numpy function without divide/invalid warnings (results follow IEEE: inf, nan)."""
+
+    def quiet(*args: Any) -> Any:
+        with Quiet():
+            return fn(*args)
+
+    return quiet
+
+
+_INPLACE_OPS = {"+=": R.ADD, "-=": R.SUB, "*=": R.MUL, "/=": R.DIV}
+
+_DIVIDE = _quiet(np.true_divide)
+_POWER = _quiet(np.power)
+_LOG = _quiet(np.log)
+_SQRT = _quiet(np.sqrt)
+_EXP = _quiet(np.exp)
+
+
+def _arithmetic(
+    op: R.Op, fn: Callable[[Any, Any], Any], reflected: bool = False
+) -> Callable[[Tensor, Any], Tensor]:
+    """The method for ``tensor <op> other`` (or, reflected, ``other <op> tensor``).
+
+    A Tensor or a float operand is used as it is, with no call to check it:
+    those are most operands, and an arithmetic op is the commonest call.
+    """
+
+    def method(self: Tensor, other: Any) -> Tensor:
+        if other.__class__ is not float and not isinstance(other, Tensor):
+            other = _operand(other, self, op.name)
+        return _binary(op, fn, other, self) if reflected else _binary(op, fn, self, other)
+
+    method.__name__ = f"__r{op.name}__" if reflected else f"__{op.name}__"
+    method.__doc__ = op.doc
+    return method
+
+
 class Tensor(Node):
     """An n-dimensional array node.
 
@@ -167,35 +205,16 @@ class Tensor(Node):
         return f"Tensor({body}{extra})"
 
     # -- arithmetic (all broadcast like numpy) -----------------------------
-    def __add__(self, other: Any) -> Tensor:
-        return _binary(R.ADD, np.add, self, _operand(other, self, "add"))
-
-    def __radd__(self, other: Any) -> Tensor:
-        return _binary(R.ADD, np.add, _operand(other, self, "add"), self)
-
-    def __sub__(self, other: Any) -> Tensor:
-        return _binary(R.SUB, np.subtract, self, _operand(other, self, "sub"))
-
-    def __rsub__(self, other: Any) -> Tensor:
-        return _binary(R.SUB, np.subtract, _operand(other, self, "sub"), self)
-
-    def __mul__(self, other: Any) -> Tensor:
-        return _binary(R.MUL, np.multiply, self, _operand(other, self, "mul"))
-
-    def __rmul__(self, other: Any) -> Tensor:
-        return _binary(R.MUL, np.multiply, _operand(other, self, "mul"), self)
-
-    def __truediv__(self, other: Any) -> Tensor:
-        return _binary(R.DIV, _DIVIDE, self, _operand(other, self, "div"))
-
-    def __rtruediv__(self, other: Any) -> Tensor:
-        return _binary(R.DIV, _DIVIDE, _operand(other, self, "div"), self)
-
-    def __pow__(self, other: Any) -> Tensor:
-        return _binary(R.POW, _POWER, self, _operand(other, self, "pow"))
-
-    def __rpow__(self, other: Any) -> Tensor:
-        return _binary(R.POW, _POWER, _operand(other, self, "pow"), self)
+    __add__ = _arithmetic(R.ADD, np.add)
+    __radd__ = _arithmetic(R.ADD, np.add, reflected=True)
+    __sub__ = _arithmetic(R.SUB, np.subtract)
+    __rsub__ = _arithmetic(R.SUB, np.subtract, reflected=True)
+    __mul__ = _arithmetic(R.MUL, np.multiply)
+    __rmul__ = _arithmetic(R.MUL, np.multiply, reflected=True)
+    __truediv__ = _arithmetic(R.DIV, _DIVIDE)
+    __rtruediv__ = _arithmetic(R.DIV, _DIVIDE, reflected=True)
+    __pow__ = _arithmetic(R.POW, _POWER)
+    __rpow__ = _arithmetic(R.POW, _POWER, reflected=True)
 
     def __matmul__(self, other: Any) -> Tensor:
         return _matmul(self, _operand(other, self, "matmul"))
@@ -750,25 +769,6 @@ def _sequence(tensors: Sequence[Any], op: str) -> list[Any]:
         raise ValueError(f"{op}: needs at least one tensor")
     like = next((t for t in tensors if isinstance(t, Tensor)), None)
     return [_operand(t, like, op) for t in tensors]
-
-
-def _quiet(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Run a numpy function without divide/invalid warnings (results follow IEEE: inf, nan)."""
-
-    def quiet(*args: Any) -> Any:
-        with Quiet():
-            return fn(*args)
-
-    return quiet
-
-
-_INPLACE_OPS = {"+=": R.ADD, "-=": R.SUB, "*=": R.MUL, "/=": R.DIV}
-
-_DIVIDE = _quiet(np.true_divide)
-_POWER = _quiet(np.power)
-_LOG = _quiet(np.log)
-_SQRT = _quiet(np.sqrt)
-_EXP = _quiet(np.exp)
 
 
 def _axes(t: Tensor, axis: Axis, dim: Axis, op: str) -> tuple[int, ...] | None:

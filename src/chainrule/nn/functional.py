@@ -24,8 +24,10 @@ from typing import Any
 
 import numpy as np
 
+from .. import rules as R
+from ..engine import Quiet
 from ..random import resolve
-from ..tensor import Tensor, maximum, where
+from ..tensor import Tensor, _make, maximum, where
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -250,17 +252,61 @@ def cross_entropy(
     >>> cross_entropy(x, [1, 0], reduction='none').data.round(4)
     array([0.6931, 0.1269])
     """
-    x = _as_tensor(input, "cross_entropy")
+    name = "cross_entropy"
+    x = _as_tensor(input, name)
+    _check_reduction(reduction, name)
     if x.ndim == 0:
-        raise ValueError("cross_entropy: input must have a class axis, got a 0-d tensor")
-    return nll_loss(
-        x.log_softmax(axis=0 if x.ndim == 1 else 1),
-        target,
-        weight=weight,
-        ignore_index=ignore_index,
-        reduction=reduction,
-        _where="cross_entropy",
-    )
+        raise ValueError(f"{name}: input must have a class axis, got a 0-d tensor")
+    # One graph node for the whole loss: its derivative, softmax(x) - onehot(y)
+    # (weighted), is simpler than the chain of log-softmax, picking and reduction.
+    axis = 0 if x.ndim == 1 else 1
+    n_cls = x.shape[axis]
+    t = _class_indices(target, x.shape[:axis] + x.shape[axis + 1 :], n_cls, ignore_index, name)
+    data = x.data if x.dtype.kind == "f" else x.data.astype(np.float64)
+    keep = None  # which targets count: None when none equals ignore_index
+    if 0 <= ignore_index < n_cls or not _all_in(t, n_cls):
+        keep = t != ignore_index
+        if keep.all():
+            keep = None
+    idx = t if keep is None else np.where(keep, t, 0)
+    logp = R.log_softmax(data, axis)
+    onehot = np.zeros_like(data)
+    if x.ndim == 2:  # (N, C), the usual case: plain indexing is the quickest
+        at = (np.arange(idx.size), idx)
+        picked = logp[at]
+        onehot[at] = 1.0
+    else:
+        at_axis = np.expand_dims(idx, axis)
+        picked = np.take_along_axis(logp, at_axis, axis=axis).reshape(t.shape)
+        np.put_along_axis(onehot, at_axis, 1.0, axis=axis)
+    w: Any = None  # each sample's weight, when not all 1
+    if weight is not None:
+        cw = _weight(weight, None, name)
+        if cw.shape != (n_cls,):
+            raise ValueError(
+                f"{name}: weight must have one entry per class, shape ({n_cls},), got {cw.shape}"
+            )
+        w = cw.astype(data.dtype)[idx]
+        if keep is not None:
+            w *= keep
+    elif keep is not None:
+        w = keep.astype(data.dtype)
+    losses = -picked if w is None else -picked * w
+    with Quiet():  # 'mean' over targets that are all ignored is 0/0 = nan, as in PyTorch
+        if reduction == "none":
+            out = losses
+            coef = np.ones_like(picked) if w is None else w
+        elif reduction == "sum":
+            out = np.add.reduce(losses, axis=None)
+            coef = 1.0 if w is None else w
+        else:
+            total = t.size if w is None else np.add.reduce(w, axis=None)
+            out = np.add.reduce(losses, axis=None) / total
+            coef = (1.0 if w is None else w) / total
+    if isinstance(coef, np.ndarray):  # one weight per sample, spread over its classes
+        coef = coef.reshape(x.shape[:axis] + (1,) + x.shape[axis + 1 :])
+    ctx = (axis, np.exp(logp), onehot, coef, reduction == "none")
+    return _make(np.asarray(out, dtype=data.dtype), R.CROSS_ENTROPY, (x,), ctx)
 
 
 def nll_loss(
@@ -382,6 +428,8 @@ def _class_indices(
             f"{n_cls} classes the target must have shape {shape} (the input's shape "
             "without the class axis)"
         )
+    if _all_in(t, n_cls):
+        return t if t.dtype == np.intp else t.astype(np.intp)
     bad = (t != ignore_index) & ((t < 0) | (t >= n_cls))
     if bad.any():
         pos = tuple(int(i) for i in np.argwhere(bad)[0])
@@ -390,6 +438,13 @@ def _class_indices(
             f"with {n_cls} classes targets must be in [0, {n_cls - 1}]"
         )
     return t.astype(np.intp)
+
+
+def _all_in(t: np.ndarray, n: int) -> bool:
+    """Whether every entry of the integer array ``t`` lies in ``[0, n)``."""
+    return t.size == 0 or (
+        np.minimum.reduce(t, axis=None) >= 0 and np.maximum.reduce(t, axis=None) < n
+    )
 
 
 def _clamped_log(x: Tensor) -> Tensor:
