@@ -35,6 +35,7 @@ _POWER = _quiet(np.power)
 _LOG = _quiet(np.log)
 _SQRT = _quiet(np.sqrt)
 _EXP = _quiet(np.exp)
+_SUM: Any = np.add.reduce  # what ndarray.sum calls, without its Python wrapper
 
 
 def _arithmetic(
@@ -387,7 +388,8 @@ class Tensor(Node):
     def sum(self, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None) -> Tensor:
         """Sum over ``axis`` (an int, a tuple, or None for all); ``dim`` is an alias."""
         ax = _axes(self, axis, dim, "sum")
-        return _make(self.data.sum(axis=ax, keepdims=keepdims), R.SUM, (self,), (ax, keepdims))
+        data = _SUM(self.data, axis=ax, keepdims=keepdims)
+        return _make(data, R.SUM, (self,), (ax, keepdims))
 
     def mean(self, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None) -> Tensor:
         """Mean over ``axis``; ``dim`` is an alias."""
