@@ -122,3 +122,16 @@ def test_command_line_writes_the_markdown_report(tmp_path: Path) -> None:
 def test_unknown_case_names_are_rejected() -> None:
     with pytest.raises(ValueError, match="unknown case"):
         bench.select(bench.all_cases("tiny"), ["mazurr"])
+
+
+def test_every_instruction_count_workload_runs_once_without_valgrind() -> None:
+    from bench import instructions
+
+    for name, (_, _, build) in instructions.WORKLOADS.items():
+        if name.endswith(":micrograd") and not bench.core.available(["micrograd"]):
+            continue
+        outcome = build(1)()
+        assert np.isfinite(outcome.loss), name
+    assert instructions.main(["--list"]) == 0
+    with pytest.raises(SystemExit):
+        instructions.main(["no-such-workload"])

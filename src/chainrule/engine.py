@@ -523,16 +523,7 @@ def run_backward(
                     grads[p] = pg
                     heappush(heap, (-p._seq, p))
         for leaf in leaves:
-            g = pop(leaf)
-            if plain:
-                prev = leaf.grad
-                if prev is not None:
-                    g = prev + g
-                if g.__class__ is not float and not isinstance(g, ndarray):
-                    g = np.asarray(g)  # a numpy scalar, for a 0-d tensor
-                leaf.grad = g
-            else:
-                _keep(leaf, g, store, create_graph, want, result)
+            _keep(leaf, pop(leaf), store, create_graph, want, result)
     finally:
         if collecting:
             gc.enable()
@@ -545,7 +536,7 @@ def run_backward(
 def _keep(
     node: Node, g: Any, store: bool, create_graph: bool, want: set[Node] | None, result: dict
 ) -> None:
-    """Hand a node's gradient to the caller of :func:`grad` and/or store it."""
+    """Hand a node's gradient in this pass to the caller of :func:`grad`, and/or store it."""
     if want is not None and node in want:
         result[node] = g
     if not store:

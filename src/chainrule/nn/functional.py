@@ -241,7 +241,9 @@ def cross_entropy(
     ``[0, C)`` with the input's shape minus the class axis.  The loss is
     ``nll_loss(log_softmax(input, axis=1), target)``, and log-softmax never
     overflows.  Its derivative with respect to the logits is
-    softmax(x) - one_hot(y) (per sample, before the reduction).
+    softmax(x) - one_hot(y) (per sample, before the reduction), so the whole
+    loss is recorded as one ``cross_entropy`` node with that rule, not as the
+    chain of ops above.
 
     ``weight`` gives each class a weight (then ``'mean'`` divides by the
     total weight of the targets, as PyTorch does); targets equal to
