@@ -41,11 +41,11 @@ Gradient semantics
 from __future__ import annotations
 
 import gc
-import heapq
 import itertools
 import os
 from collections.abc import Callable, Iterable, Sequence
 from functools import wraps
+from heapq import heapify, heappop, heappush
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
@@ -419,8 +419,8 @@ def run_backward(
             leaves.append(root)
         else:
             heap.append((-root._seq, root))
-    heapq.heapify(heap)
-    heappush, heappop = heapq.heappush, heapq.heappop
+    if len(heap) > 1:
+        heapify(heap)
     want = set(wanted) if wanted is not None else None
     result: dict[Node, Any] = {}
     # The usual pass (``backward()``) only adds each gradient into ``.grad``.
@@ -523,7 +523,15 @@ def run_backward(
                     grads[p] = pg
                     heappush(heap, (-p._seq, p))
         for leaf in leaves:
-            _keep(leaf, pop(leaf), store, create_graph, want, result)
+            g = pop(leaf)
+            if not plain:
+                _keep(leaf, g, store, create_graph, want, result)
+                continue
+            if leaf.grad is not None:  # (as _keep does, inline: most passes end here)
+                g = leaf.grad + g
+            if g.__class__ is not float and not isinstance(g, ndarray):
+                g = np.asarray(g)  # a numpy scalar, for a 0-d tensor
+            leaf.grad = g
     finally:
         if collecting:
             gc.enable()

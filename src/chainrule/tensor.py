@@ -218,7 +218,9 @@ class Tensor(Node):
     __rpow__ = _arithmetic(R.POW, _POWER, reflected=True)
 
     def __matmul__(self, other: Any) -> Tensor:
-        return _matmul(self, _operand(other, self, "matmul"))
+        return _matmul(
+            self, other if isinstance(other, Tensor) else _operand(other, self, "matmul")
+        )
 
     def __rmatmul__(self, other: Any) -> Tensor:
         return _matmul(_operand(other, self, "matmul"), self)
