@@ -13,7 +13,17 @@ from typing import Any
 import numpy as np
 
 from . import rules as R
-from .engine import ANOMALY, GRAD_MODE, INPLACE, SCOPES, Node, Quiet, check_forward, tick
+from .engine import (
+    ANOMALY,
+    GRAD_MODE,
+    INPLACE,
+    SCOPES,
+    Node,
+    check_forward,
+    restore,
+    silence,
+    tick,
+)
 
 Axis = int | Sequence[int] | None
 
@@ -22,8 +32,11 @@ def _quiet(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Run a numpy function without divide/invalid warnings (results follow IEEE: inf, nan)."""
 
     def quiet(*args: Any) -> Any:
-        with Quiet():
+        token = silence()
+        try:
             return fn(*args)
+        finally:
+            restore(token)
 
     return quiet
 
