@@ -260,6 +260,22 @@ def test_cross_entropy_in_float32_stays_float32():
     np.testing.assert_allclose(x.grad, ref.grad, rtol=1e-5, atol=1e-7)
 
 
+def test_cross_entropy_with_masked_logits_matches_the_chain_without_warnings():
+    """-inf logits mask classes out; the fused node and the chain agree, silently."""
+    data = np.array([[0.0, -np.inf, 1.0], [2.0, 0.5, -np.inf]])
+    t = [2, 0]
+    x, x2 = cr.Tensor(data, requires_grad=True), cr.Tensor(data, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fused = F.cross_entropy(x, t, reduction="none")
+        chain = F.nll_loss(x2.log_softmax(axis=1), t, reduction="none")
+        fused.sum().backward()
+        chain.sum().backward()
+    np.testing.assert_allclose(fused.data, chain.data, rtol=1e-12)
+    np.testing.assert_allclose(x.grad, x2.grad, rtol=1e-12)
+    assert np.all(np.isfinite(fused.data)) and x.grad[0, 1] == 0.0
+
+
 def test_cross_entropy_mean_over_only_ignored_targets_is_nan_without_warnings():
     x = cr.Tensor(np.zeros((2, 3)), requires_grad=True)
     with warnings.catch_warnings():

@@ -33,7 +33,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .engine import Node
+from .engine import Node, restore, silence
 
 Vjp = Callable[..., Any]
 
@@ -164,10 +164,23 @@ def log(x: Any) -> Any:
 
 
 def log_softmax(x: Any, axis: int) -> Any:
+    """``x - logsumexp(x)`` along ``axis``, without overflow, and silent about log(0)."""
     if isinstance(x, _AnyNode):
         return x.log_softmax(axis=axis)
-    z = x - x.max(axis=axis, keepdims=True)
-    return z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
+    z = x - safe_max(x, (axis,))
+    token = silence()
+    try:
+        return z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
+    finally:
+        restore(token)
+
+
+def safe_max(x: np.ndarray, axes: tuple[int, ...] | None) -> np.ndarray:
+    """Max over ``axes`` (kept), with infinities replaced by 0 so ``x - m`` stays finite."""
+    m = x.max(axis=axes, keepdims=True)
+    if np.isfinite(m).all():  # the usual case: nothing to replace
+        return m
+    return np.where(np.isfinite(m), m, 0.0).astype(x.dtype, copy=False)
 
 
 def sign(x: Any) -> Any:

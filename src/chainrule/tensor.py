@@ -432,7 +432,7 @@ class Tensor(Node):
         """``log(sum(exp(x)))`` over ``axis``, computed without overflow."""
         ax = _axes(self, axis, dim, "logsumexp")
         x = self.data
-        m = _safe_max(x, ax)
+        m = R.safe_max(x, ax)
         with np.errstate(divide="ignore"):
             out = np.log(np.sum(np.exp(x - m), axis=ax, keepdims=True)) + m
         if not keepdims:
@@ -442,17 +442,13 @@ class Tensor(Node):
     def softmax(self, axis: int = -1, *, dim: int | None = None) -> Tensor:
         """``exp(x) / sum(exp(x))`` along one axis, computed without overflow."""
         ax = _one_axis(self, axis, dim, "softmax")
-        e = np.exp(self.data - _safe_max(self.data, (ax,)))
+        e = np.exp(self.data - R.safe_max(self.data, (ax,)))
         return _make(e / np.sum(e, axis=ax, keepdims=True), R.SOFTMAX, (self,), ax)
 
     def log_softmax(self, axis: int = -1, *, dim: int | None = None) -> Tensor:
         """``x - logsumexp(x)`` along one axis, computed without overflow."""
         ax = _one_axis(self, axis, dim, "log_softmax")
-        x = self.data
-        z = x - _safe_max(x, (ax,))
-        with np.errstate(divide="ignore"):
-            out = z - np.log(np.sum(np.exp(z), axis=ax, keepdims=True))
-        return _make(out, R.LOG_SOFTMAX, (self,), ax)
+        return _make(R.log_softmax(self.data, ax), R.LOG_SOFTMAX, (self,), ax)
 
     # -- shape ----------------------------------------------------------------
     def reshape(self, *shape: Any) -> Tensor:
@@ -826,14 +822,6 @@ def _reduces_empty(shape: tuple[int, ...], axes: tuple[int, ...] | None) -> bool
     if axes is None:
         return 0 in shape
     return any(shape[a] == 0 for a in axes)
-
-
-def _safe_max(x: np.ndarray, axes: tuple[int, ...] | None) -> np.ndarray:
-    """Max over ``axes`` (kept), with infinities replaced by 0 so ``x - m`` stays finite."""
-    m = x.max(axis=axes, keepdims=True)
-    if np.isfinite(m).all():  # the usual case: nothing to replace
-        return m
-    return np.where(np.isfinite(m), m, 0.0).astype(x.dtype, copy=False)
 
 
 def _index(index: Any) -> Any:
