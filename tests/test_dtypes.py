@@ -50,21 +50,18 @@ OPS = [
 ]
 
 
-def _pair(make, dtype):
-    x = make.array((3, 4))
-    y = make.array((3, 4))
-    return (
-        Tensor(x, dtype=dtype, requires_grad=True),
-        Tensor(y, dtype=dtype, requires_grad=True),
-    )
+def _pairs(make):
+    """Two float32 inputs, and the same numbers in float64, so only the precision differs."""
+    x32 = Tensor(make.array((3, 4)), dtype=np.float32, requires_grad=True)
+    y32 = Tensor(make.array((3, 4)), dtype=np.float32, requires_grad=True)
+    x64 = Tensor(x32.data.astype(np.float64), requires_grad=True)
+    y64 = Tensor(y32.data.astype(np.float64), requires_grad=True)
+    return x32, y32, x64, y64
 
 
 @pytest.mark.parametrize("fn", OPS)
 def test_float32_forward_matches_float64(make, fn):
-    x32, y32 = _pair(make, np.float32)
-    # The same numbers in float64, so only the arithmetic precision differs.
-    x64 = Tensor(x32.data.astype(np.float64), requires_grad=True)
-    y64 = Tensor(y32.data.astype(np.float64), requires_grad=True)
+    x32, y32, x64, y64 = _pairs(make)
     out32, out64 = fn(x32, y32), fn(x64, y64)
     assert out32.dtype == np.float32
     assert out64.dtype == np.float64
@@ -73,9 +70,7 @@ def test_float32_forward_matches_float64(make, fn):
 
 @pytest.mark.parametrize("fn", OPS)
 def test_float32_gradients_stay_float32_and_match_float64(make, fn):
-    x32, y32 = _pair(make, np.float32)
-    x64 = Tensor(x32.data.astype(np.float64), requires_grad=True)
-    y64 = Tensor(y32.data.astype(np.float64), requires_grad=True)
+    x32, y32, x64, y64 = _pairs(make)
     out32, out64 = fn(x32, y32), fn(x64, y64)
     seed = make.array(out32.shape)
     out32.backward(seed.astype(np.float32))
