@@ -265,11 +265,9 @@ def cross_entropy(
     n_cls = x.shape[axis]
     t = _class_indices(target, x.shape[:axis] + x.shape[axis + 1 :], n_cls, ignore_index, name)
     data = x.data if x.dtype.kind == "f" else x.data.astype(np.float64)
-    keep = None  # which targets count: None when none equals ignore_index
-    if 0 <= ignore_index < n_cls or not _all_in(t, n_cls):
-        keep = t != ignore_index
-        if keep.all():
-            keep = None
+    keep = t != ignore_index  # which targets count
+    if keep.all():
+        keep = None
     idx = t if keep is None else np.where(keep, t, 0)
     logp = R.log_softmax(data, axis)
     onehot = np.zeros_like(data)
