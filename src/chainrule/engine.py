@@ -40,13 +40,16 @@ Gradient semantics
 
 from __future__ import annotations
 
+import functools
 import gc
 import itertools
 import os
+import threading
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from functools import wraps
 from heapq import heapify, heappop, heappush
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -56,13 +59,62 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class _GradMode:
-    """Process-wide switch for graph recording (see :class:`no_grad`)."""
+class Mode(NamedTuple):
+    """What a thread records.
 
-    enabled: bool = True
+    ``grad``: whether operations record a graph (see :class:`no_grad`);
+    ``scope``: the dotted name of the innermost module whose forward is running
+    (see :class:`scope`); ``anomaly``: whether :class:`detect_anomaly` is on.
+    """
+
+    grad: bool
+    scope: str | None
+    anomaly: bool
 
 
-GRAD_MODE = _GradMode()
+class _ThreadState(threading.local):
+    """Each thread's own :class:`Mode`, as ``STATE.mode``.
+
+    As in PyTorch, the switches belong to the thread that sets them: a
+    backward pass or a ``no_grad`` block in one thread never changes what
+    another thread records, and a new thread starts from the defaults.  The
+    three are kept in one tuple so that making a node reads thread-local
+    storage once.
+    """
+
+    mode: Mode = Mode(grad=True, scope=None, anomaly=False)
+
+    def switch(
+        self, grad: bool | None = None, scope: Any = ..., anomaly: bool | None = None
+    ) -> None:
+        """Change some of this thread's switches, keeping the others."""
+        m = self.mode
+        self.mode = _mode(
+            m.grad if grad is None else grad,
+            m.scope if scope is ... else scope,
+            m.anomaly if anomaly is None else anomaly,
+        )
+
+    @property
+    def grad(self) -> bool:
+        return self.mode.grad
+
+    @property
+    def scope(self) -> str | None:
+        return self.mode.scope
+
+    @property
+    def anomaly(self) -> bool:
+        return self.mode.anomaly
+
+
+STATE = _ThreadState()
+
+
+@functools.lru_cache(maxsize=4096)
+def _mode(grad: bool, scope: str | None, anomaly: bool) -> Mode:
+    """The one Mode with these switches: a switch reuses it instead of making a tuple."""
+    return Mode(grad, scope, anomaly)
 
 
 #: The engine's clock: every node gets the next tick as ``_seq`` when it is
@@ -75,11 +127,13 @@ tick = itertools.count(1).__next__
 class _Inplace:
     """When the most recent in-place change happened (a tick of the clock).
 
-    A tensor changed in place stores the tick as its ``_version``.  A backward
-    step whose node or inputs have ``_version > node._seq`` would read values
-    changed after the forward pass, so it raises instead of returning a wrong
-    gradient.  While ``last`` is older than every node of a graph, which is the
-    usual case, nothing needs checking.
+    A tensor changed in place stores the tick in its :class:`Version`.  A
+    backward step whose node or inputs have a version newer than the node
+    (``tick > node._seq``) would read values changed after the forward pass,
+    so it raises instead of returning a wrong gradient.  While ``last`` is
+    older than every node of a graph, which is the usual case, nothing needs
+    checking.  (One for the process: a change is a fact about memory, which
+    threads share.)
     """
 
     last: int = 0
@@ -88,13 +142,34 @@ class _Inplace:
 INPLACE = _Inplace()
 
 
-class _Anomaly:
-    """Switch for :func:`chainrule.detect_anomaly` (off by default)."""
+class Version:
+    """When a block of tensor memory was last changed in place, and who shares it.
 
-    enabled: bool = False
+    A tensor and every tensor that views its memory (a slice, ``reshape``,
+    ``transpose``, ``.T``, ``detach()``) hold the same Version, so a change
+    made through any of them is seen by all: ``tick`` is the clock's tick at
+    the latest change, and a backward step recorded before it raises.
 
+    ``holders`` has a weak reference to each live tensor sharing the memory
+    (filled only once a view exists; a reference drops out as its tensor
+    dies).  A write that carries a gradient uses it to refuse leaving another
+    tensor holding changed numbers that no graph explains.
+    """
 
-ANOMALY = _Anomaly()
+    __slots__ = ("holders", "tick")
+
+    def __init__(self) -> None:
+        self.tick = 0
+        self.holders: set[weakref.ref[Any]] = set()
+
+    def share(self, tensor: Any) -> None:
+        """Record that ``tensor`` holds this memory."""
+        self.holders.add(weakref.ref(tensor, self.holders.discard))
+
+    def others(self, tensor: Any) -> list[Any]:
+        """The live tensors other than ``tensor`` that share this memory."""
+        found = (ref() for ref in list(self.holders))
+        return [t for t in found if t is not None and t is not tensor]
 
 
 class no_grad:
@@ -102,6 +177,7 @@ class no_grad:
 
     Inside it, operations compute their values but record nothing, so results
     never require grad.  Nested uses restore the state they found on exit.
+    The switch is this thread's own: other threads keep recording.
 
     >>> import chainrule as cr
     >>> w = cr.Tensor([1.0, 2.0], requires_grad=True)
@@ -118,23 +194,23 @@ class no_grad:
         # A stack, so that one instance can be re-entered while it is active.
         if not hasattr(self, "_prevs"):
             self._prevs = []
-        self._prevs.append(GRAD_MODE.enabled)
-        GRAD_MODE.enabled = self._target
+        self._prevs.append(STATE.mode.grad)
+        STATE.switch(grad=self._target)
 
     def __exit__(self, *exc: object) -> None:
-        GRAD_MODE.enabled = self._prevs.pop()
+        STATE.switch(grad=self._prevs.pop())
 
     def __call__(self, fn: F) -> F:
         target = self._target
 
         @wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            prev = GRAD_MODE.enabled
-            GRAD_MODE.enabled = target
+            prev = STATE.mode.grad
+            STATE.switch(grad=target)
             try:
                 return fn(*args, **kwargs)
             finally:
-                GRAD_MODE.enabled = prev
+                STATE.switch(grad=prev)
 
         return wrapper  # type: ignore[return-value]
 
@@ -143,10 +219,6 @@ class enable_grad(no_grad):
     """Context manager and decorator that turns graph recording back on."""
 
     _target = True
-
-
-#: Names of the modules whose forward is running, innermost last (see :class:`scope`).
-SCOPES: list[str] = []
 
 
 class scope:
@@ -158,12 +230,14 @@ class scope:
 
     def __init__(self, name: str) -> None:
         self.name = name
+        self._outer: list[str | None] = []
 
     def __enter__(self) -> None:
-        SCOPES.append(self.name)
+        self._outer.append(STATE.mode.scope)
+        STATE.switch(scope=self.name)
 
     def __exit__(self, *exc: object) -> None:
-        SCOPES.pop()
+        STATE.switch(scope=self._outer.pop())
 
 
 def scope_of(node: Node) -> str | None:
@@ -172,8 +246,8 @@ def scope_of(node: Node) -> str | None:
 
 
 def is_grad_enabled() -> bool:
-    """Whether operations currently record a graph."""
-    return GRAD_MODE.enabled
+    """Whether operations record a graph in this thread."""
+    return STATE.grad
 
 
 class Node:
@@ -429,10 +503,14 @@ def run_backward(
     get = grads.get
     ndarray = np.ndarray
 
-    prev_mode = GRAD_MODE.enabled
-    GRAD_MODE.enabled = create_graph
+    # Rules on raw arrays record nothing, so a plain pass leaves grad mode as it
+    # is; a pass that records its own graph turns it on, for this thread only.
+    mode = STATE.mode
+    switched = create_graph and not mode.grad
+    if switched:
+        STATE.switch(grad=True)
     last_inplace = INPLACE.last
-    anomaly = ANOMALY.enabled
+    anomaly = mode.anomaly
     private = store and not create_graph  # stored .grad arrays must not share memory
     # log(0), 1/0 and friends give inf/nan as numpy does; detect_anomaly
     # reports them, and warnings would only repeat that once per element.
@@ -443,7 +521,9 @@ def run_backward(
             quiet = silence()
             break
     # The pass makes many short-lived objects and no cycles; without this the
-    # cycle collector would repeatedly walk the whole (large, live) graph.
+    # cycle collector would repeatedly walk the whole (large, live) graph.  The
+    # collector is one for the process: when passes in two threads overlap, the
+    # last to finish may turn it back on early, which costs time, never results.
     collecting = gc.isenabled()
     gc.disable()
     try:
@@ -455,14 +535,10 @@ def run_backward(
             # gradients that may need unbroadcasting or a dtype cast.
             arrays = isinstance(out, ndarray)
             if plain:
-                prev = node.grad
-                if prev is not None:
-                    prev = prev + g
-                    node.grad = prev if not arrays else np.asarray(prev)
-                elif arrays and g.__class__ is not ndarray:
-                    node.grad = np.asarray(g)  # a numpy scalar, for a 0-d tensor
+                if node.grad is None and (g.__class__ is ndarray or g.__class__ is float):
+                    node.grad = g  # the first gradient this node has stored: keep it as it is
                 else:
-                    node.grad = g
+                    add_to_grad(node, g)
             else:
                 _keep(node, g, store, create_graph, want, result)
             parents = node._parents
@@ -527,17 +603,17 @@ def run_backward(
             if not plain:
                 _keep(leaf, g, store, create_graph, want, result)
                 continue
-            if leaf.grad is not None:  # (as _keep does, inline: most passes end here)
-                g = leaf.grad + g
-            if g.__class__ is not float and not isinstance(g, ndarray):
-                g = np.asarray(g)  # a numpy scalar, for a 0-d tensor
-            leaf.grad = g
+            if leaf.grad is None and (g.__class__ is ndarray or g.__class__ is float):
+                leaf.grad = g
+            else:
+                add_to_grad(leaf, g)
     finally:
         if collecting:
             gc.enable()
         if quiet is not None:
             restore(quiet)
-        GRAD_MODE.enabled = prev_mode
+        if switched:
+            STATE.switch(grad=False)
     return result
 
 
@@ -551,11 +627,25 @@ def _keep(
         return
     if create_graph:
         _store_node_grad(node, g)
-        return
-    if node.grad is not None:
-        g = node.grad + g
-    if isinstance(node.data, np.ndarray) and not isinstance(g, np.ndarray):
-        g = np.asarray(g)  # a numpy scalar, for a 0-d tensor
+    else:
+        add_to_grad(node, g)
+
+
+def add_to_grad(node: Node, g: Any) -> None:
+    """Add a raw gradient ``g`` into ``node.grad`` (a pass that records nothing).
+
+    A ``.grad`` left as a node by an earlier ``create_graph=True`` pass stays a
+    node (the sum records no graph, as grad mode is off); a numpy scalar
+    becomes a 0-d array for a Tensor and a float for a Value.
+    """
+    prev = node.grad
+    if isinstance(prev, Node):
+        with no_grad():
+            g = prev + g
+    elif prev is not None:
+        g = prev + g
+    if isinstance(g, np.generic):
+        g = np.asarray(g) if isinstance(node.data, np.ndarray) else float(g)
     node.grad = g
 
 
@@ -650,7 +740,8 @@ def _check_versions(node: Node) -> None:
     """Raise if ``node`` or one of its tensor inputs changed since ``node`` was made."""
     made = node._seq
     for k, p in enumerate((node, *node._parents)):
-        if isinstance(p, Node) and getattr(p, "_version", 0) > made:
+        version = getattr(p, "_vc", None)  # only tensors changed in place or viewed have one
+        if version is not None and version.tick > made:
             what = "its output" if k == 0 else f"its input {k - 1}"
             name = f" {p.name!r}" if p.name else ""
             assert node._op is not None
@@ -728,12 +819,12 @@ class detect_anomaly:
     """
 
     def __enter__(self) -> detect_anomaly:
-        self._prev = ANOMALY.enabled
-        ANOMALY.enabled = True
+        self._prev = STATE.mode.anomaly
+        STATE.switch(anomaly=True)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        ANOMALY.enabled = self._prev
+        STATE.switch(anomaly=self._prev)
 
 
 def _store_node_grad(node: Node, g: Any) -> None:

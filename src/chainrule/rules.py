@@ -438,8 +438,13 @@ NEG = Op(
 
 
 def _pow_vjp_base(g: Any, out: Any, ctx: Any, a: Any, b: Any) -> Any:
-    if not isinstance(b, (Node, np.ndarray)) and b == 0:
-        return g * 0.0 * out  # a**0 is constant; avoid 0 * a**-1 = nan at a = 0
+    # a**0 = 1 is constant in a, where the formula's 0 * a**-1 would be nan at a = 0.
+    exponent = raw(b)
+    if not isinstance(exponent, np.ndarray):
+        if exponent == 0:
+            return g * 0.0 * out
+    elif (exponent == 0).any():
+        return where(exponent == 0, 0.0, g * b * power(a, b - 1))
     return g * b * power(a, b - 1)
 
 
@@ -635,6 +640,22 @@ SCATTER = Op(
     (lambda g, out, ctx, a: take(g, ctx[1]),),
     ("1 at the scattered positions",),
     "Scatter-add into zeros (the gradient of indexing): its own gradient is indexing.",
+)
+
+
+def _setitem_vjp_base(g: Any, out: Any, ctx: Any, base: Any, value: Any) -> Any:
+    kept = np.ones(shape_of(g), dtype=bool)
+    kept[ctx] = False  # the written elements no longer depend on the old ones
+    return where(kept, g, 0.0)
+
+
+SETITEM = Op(
+    "setitem",
+    "x with x[index] = v",
+    (_setitem_vjp_base, lambda g, out, ctx, base, value: take(g, ctx)),
+    ("1 outside the index, 0 inside", "1 at the index"),
+    "Assignment into part of a tensor (``x[index] = v``, ``copy_``, ``fill_``): the written "
+    "elements take their gradient from v (summed where v was broadcast), the others from x.",
 )
 CONCATENATE = Op(
     "concatenate",

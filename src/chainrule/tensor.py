@@ -14,11 +14,10 @@ import numpy as np
 
 from . import rules as R
 from .engine import (
-    ANOMALY,
-    GRAD_MODE,
     INPLACE,
-    SCOPES,
+    STATE,
     Node,
+    Version,
     check_forward,
     restore,
     silence,
@@ -40,8 +39,6 @@ def _quiet(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     return quiet
 
-
-_INPLACE_OPS = {"+=": R.ADD, "-=": R.SUB, "*=": R.MUL, "/=": R.DIV}
 
 _DIVIDE = _quiet(np.true_divide)
 _POWER = _quiet(np.power)
@@ -93,10 +90,12 @@ class Tensor(Node):
     (2, 2)
     """
 
-    __slots__ = ("_version",)
+    __slots__ = ("_vc",)
     __array_ufunc__ = None  # numpy defers to our reflected operators
 
-    _version: int
+    #: The version of this tensor's memory, shared with its views; set only
+    #: once the tensor is changed in place or viewed (see :class:`Version`).
+    _vc: Version
 
     def __init__(
         self,
@@ -127,7 +126,6 @@ class Tensor(Node):
         self.grad = None
         self.name = name
         self._seq = tick()
-        self._version = 0
         self.requires_grad = False
         self._op = None
         self._parents = ()
@@ -192,8 +190,14 @@ class Tensor(Node):
         return self.data if dtype is None else self.data.astype(dtype)
 
     def detach(self) -> Tensor:
-        """A new leaf sharing this data, with no graph and no grad."""
-        return _leaf(self.data, self.name)
+        """A new leaf sharing this data, with no graph and no grad.
+
+        It shares the version of the memory too: changing either in place
+        makes every saved use of both stale (backward through them raises).
+        """
+        t = _leaf(self.data, self.name)
+        _view_of(self, t)
+        return t
 
     def __bool__(self) -> bool:
         if self.data.size != 1:
@@ -245,95 +249,182 @@ class Tensor(Node):
         return self
 
     # -- in-place changes ---------------------------------------------------
-    # They bump the version counter, so a backward pass through an op that
-    # saved this tensor before the change raises instead of being wrong.
+    # Every change moves on the version of the tensor's memory, which its views
+    # share, so a backward step that saved these numbers before the change
+    # raises instead of returning a wrong gradient.  A change whose new numbers
+    # depend on something that requires grad is recorded: the tensor joins the
+    # graph, as in PyTorch (see docs/reliability.md, "In-place changes").
     def __iadd__(self, other: Any) -> Tensor:
-        return self._inplace("+=", np.add, other)
+        return self._augmented("+=", R.ADD, np.add, other)
 
     def __isub__(self, other: Any) -> Tensor:
-        return self._inplace("-=", np.subtract, other)
+        return self._augmented("-=", R.SUB, np.subtract, other)
 
     def __imul__(self, other: Any) -> Tensor:
-        return self._inplace("*=", np.multiply, other)
+        return self._augmented("*=", R.MUL, np.multiply, other)
 
     def __itruediv__(self, other: Any) -> Tensor:
-        return self._inplace("/=", np.true_divide, other)
+        return self._augmented("/=", R.DIV, np.true_divide, other)
 
     def add_(self, other: Any, *, alpha: float = 1.0) -> Tensor:
         """In place: ``self += alpha * other`` (PyTorch's ``add_``)."""
-        if alpha != 1.0:
-            other = _data(_operand(other, self, "add_")) * alpha
-        return self._inplace("add_", np.add, other)
+        return self._update("add_", R.ADD, np.add, _scaled(other, alpha, self, "add_"))
 
     def sub_(self, other: Any, *, alpha: float = 1.0) -> Tensor:
         """In place: ``self -= alpha * other``."""
-        if alpha != 1.0:
-            other = _data(_operand(other, self, "sub_")) * alpha
-        return self._inplace("sub_", np.subtract, other)
+        return self._update("sub_", R.SUB, np.subtract, _scaled(other, alpha, self, "sub_"))
 
     def mul_(self, other: Any) -> Tensor:
         """In place: ``self *= other``."""
-        return self._inplace("mul_", np.multiply, other)
+        return self._update("mul_", R.MUL, np.multiply, other)
 
     def copy_(self, src: Any) -> Tensor:
         """In place: overwrite every element with ``src`` (broadcast to this shape)."""
-        return self._inplace("copy_", lambda a, b, **kw: np.copyto(a, b, casting="same_kind"), src)
+        return self._assign("copy_", ..., src, "same_kind")
 
     def zero_(self) -> Tensor:
         """In place: set every element to 0."""
-        return self._inplace("zero_", lambda a, b, **kw: np.copyto(a, b), 0)
+        return self._assign("zero_", ..., 0.0, "unsafe")
 
     def fill_(self, value: float) -> Tensor:
         """In place: set every element to ``value``."""
-        return self._inplace("fill_", lambda a, b, **kw: np.copyto(a, b, casting="unsafe"), value)
+        return self._assign("fill_", ..., value, "unsafe")
 
     def __setitem__(self, index: Any, value: Any) -> None:
-        self._guard_inplace("setitem")
-        v = _data(_operand(value, self, "setitem"))
-        try:
-            self.data[_index(index)] = v
-        except (IndexError, ValueError, TypeError) as e:
-            raise type(e)(
-                f"setitem: cannot assign a value of shape {np.shape(v)} to index {index!r:.60} "
-                f"of {_label(self)} (shape {self.shape}): {e}"
-            ) from None
-        self._bump()
+        self._assign("setitem", _index(index), value, "unsafe")
 
-    def _guard_inplace(self, op: str) -> None:
-        if self.requires_grad and GRAD_MODE.enabled:
-            if self._op is None:
-                raise RuntimeError(
-                    f"{op}: {_label(self)} is a leaf that requires grad; changing it in place "
-                    "would corrupt the gradients of graphs that use it. Do it inside "
-                    "chainrule.no_grad(), as optimizers do"
+    def _augmented(self, name: str, op: R.Op, fn: Callable[..., Any], other: Any) -> Tensor:
+        """``self <op>= other``.
+
+        When the result carries a graph (``self`` is an intermediate, or
+        ``other`` requires grad), the name is rebound to a new node, exactly as
+        ``x = x <op> other`` would: every value the old node fed keeps its
+        meaning, and the result keeps ``self``'s dtype.  Otherwise the numbers
+        change in place.
+        """
+        other = _operand(other, self, name)
+        if STATE.grad and (self._op is not None or (not self.requires_grad and _tracked(other))):
+            out = _binary(op, fn, self, other)
+            if out.data.dtype == self.data.dtype:
+                return out
+            if not np.can_cast(out.data.dtype, self.data.dtype, "same_kind"):
+                raise TypeError(
+                    f"{name}: cannot store a result of dtype {out.data.dtype} in {_label(self)} "
+                    f"of dtype {self.data.dtype}"
                 )
-            raise RuntimeError(
-                f"{op}: {_label(self)} was computed by {self._op.name} and is part of a graph; "
-                "in-place changes to it are not supported (compute a new tensor instead)"
-            )
+            return out.astype(self.data.dtype)
+        return self._update(name, op, fn, other)
 
-    def _inplace(self, op: str, fn: Callable[..., Any], other: Any) -> Tensor:
-        if self.requires_grad and GRAD_MODE.enabled and self._op is not None and op[-1] == "=":
-            # x += y on an intermediate: rebind to a new node, as x = x + y would.
-            return _binary(_INPLACE_OPS[op], fn, self, _operand(other, self, op))
-        self._guard_inplace(op)
-        od = _data(_operand(other, self, op))
+    def _update(self, name: str, op: R.Op, fn: Callable[..., Any], other: Any) -> Tensor:
+        """In place: ``self = fn(self, other)``, recorded as ``op`` when it carries a gradient."""
+        return self._change(
+            name, lambda a, b: fn(a, b, out=a, casting="same_kind"), other, op, None
+        )
+
+    def _assign(self, name: str, index: Any, value: Any, casting: str) -> Tensor:
+        """In place: ``self[index] = value``, recorded as ``setitem`` when it carries a gradient."""
+
+        def write(a: np.ndarray, b: Any) -> None:
+            if index is ...:
+                np.copyto(a, b, casting=casting)  # type: ignore[arg-type]
+            else:
+                a[index] = b
+
+        return self._change(name, write, value, R.SETITEM, index)
+
+    def _change(
+        self, name: str, write: Callable[[np.ndarray, Any], Any], value: Any, op: R.Op, ctx: Any
+    ) -> Tensor:
+        """Run ``write(self.data, value)`` in place and keep every gradient right.
+
+        With grad mode on, a change that involves a gradient (``self`` is part
+        of a graph, or ``value`` requires grad) is recorded as ``op`` with
+        operands ``(old self, value)``: ``self`` becomes that node, and the node
+        it was before moves to a new object holding the old numbers.
+        """
+        value = _operand(value, self, name)
+        recorded = STATE.grad and (self.requires_grad or _tracked(value))
+        before = None
+        if recorded:
+            self._check_recordable(name, op, ctx)
+            before = self.data.copy()
+        v = _data(value)
         try:
-            fn(self.data, od, out=self.data, casting="same_kind")
-        except ValueError as e:
-            raise ValueError(
-                f"{op}: cannot apply a value of shape {np.shape(od)} in place to {_label(self)} "
-                f"of shape {self.shape}: {e}"
-            ) from None
-        except TypeError as e:
-            raise TypeError(
-                f"{op}: cannot store the result in {_label(self)} of dtype {self.dtype}: {e}"
-            ) from None
+            write(self.data, v)
+        except (ValueError, TypeError, IndexError) as e:
+            if name == "setitem":
+                why = (
+                    f"cannot assign a value of shape {np.shape(v)} to index {ctx!r:.60} of "
+                    f"{_label(self)} (shape {self.shape})"
+                )
+            elif isinstance(e, TypeError):
+                why = f"cannot store the result in {_label(self)} of dtype {self.dtype}"
+            else:
+                why = (
+                    f"cannot apply a value of shape {np.shape(v)} in place to {_label(self)} "
+                    f"of shape {self.shape}"
+                )
+            kind = next(k for k in (TypeError, IndexError, ValueError) if isinstance(e, k))
+            raise kind(f"{name}: {why}: {e}") from None
         self._bump()
+        if before is not None:
+            self._join_graph(op, before, value, ctx)
         return self
 
+    def _check_recordable(self, name: str, op: R.Op, ctx: Any) -> None:
+        """Refuse an in-place change whose gradient chainrule could not get right."""
+        if self._op is None and self.requires_grad:
+            raise RuntimeError(
+                f"{name}: {_label(self)} is a leaf that requires grad; changing it in place "
+                "would corrupt the gradients of graphs that use it. Do it inside "
+                "chainrule.no_grad(), as optimizers do"
+            )
+        version = getattr(self, "_vc", None)
+        for other in version.others(self) if version is not None else ():
+            if other._op is None:  # a leaf: it would hold the new numbers with no graph
+                kind = "requires grad" if other.requires_grad else "is a constant"
+                raise RuntimeError(
+                    f"{name}: {_label(self)} shares its memory with another tensor"
+                    f"{' ' + repr(other.name) if other.name else ''} of shape {other.shape} "
+                    f"(one is a view of the other), which {kind}; the numbers written depend "
+                    "on tensors that require grad, and that tensor would hold them with no "
+                    "graph behind it. Write into a tensor with memory of its own "
+                    "(cr.Tensor(t) makes a copy)"
+                )
+        if op is R.SETITEM and _repeats(self.shape, ctx):
+            raise RuntimeError(
+                f"{name}: index {ctx!r:.60} names some elements of {_label(self)} more than "
+                "once; with a gradient to record, each element may be written only once"
+            )
+
+    def _join_graph(self, op: R.Op, before: np.ndarray, value: Any, ctx: Any) -> None:
+        """Make ``self`` the node ``op(old self, value)`` after an in-place change."""
+        old: Any = before  # a constant until now: its old numbers are a constant operand
+        if self._op is not None:
+            # An intermediate: its node moves to a new object with the old numbers,
+            # so the rules of that node (and of this one) still see what they saw.
+            old = _leaf(before, None)
+            old.requires_grad = True
+            old._op, old._parents, old._ctx = self._op, self._parents, self._ctx
+            old._seq, old.grad = self._seq, self.grad
+            for slot in ("_scope", "_trace"):
+                if hasattr(self, slot):
+                    setattr(old, slot, getattr(self, slot))
+        self.grad = None
+        self.requires_grad = True
+        self._op, self._parents, self._ctx = op, (old, value), ctx
+        self._seq = tick()  # newer than the change, so this node itself is not stale
+        mode = STATE.mode
+        if mode.scope is not None:
+            self._scope = mode.scope
+        if mode.anomaly:
+            check_forward(self, op, self._parents)
+
     def _bump(self) -> None:
-        self._version = INPLACE.last = tick()
+        version = getattr(self, "_vc", None)
+        if version is None:
+            version = self._vc = Version()
+        version.tick = INPLACE.last = tick()
 
     # -- comparisons: boolean tensors with no graph ------------------------
     def __lt__(self, other: Any) -> Tensor:
@@ -649,7 +740,6 @@ def _leaf(data: np.ndarray, name: str | None) -> Tensor:
     t.grad = None
     t.name = name
     t._seq = tick()
-    t._version = 0
     t.requires_grad = False
     t._op = None
     t._parents = ()
@@ -664,25 +754,68 @@ def _make(data: Any, op: R.Op, parents: tuple[Any, ...], ctx: Any = None) -> Ten
     t.grad = None
     t.name = None
     t._seq = tick()
-    if GRAD_MODE.enabled:
+    if t.data.base is not None:  # perhaps a view of an operand (a slice, reshape, transpose)
+        _share_memory(t, parents)
+    grad, scope, anomaly = STATE.mode
+    if grad:
         for p in parents:
             if isinstance(p, Node) and p.requires_grad:
                 t.requires_grad = True
                 t._op = op
                 t._parents = parents
                 t._ctx = ctx
-                if SCOPES:
-                    t._scope = SCOPES[-1]
-                if ANOMALY.enabled:
+                if scope is not None:
+                    t._scope = scope
+                if anomaly:
                     check_forward(t, op, parents)
                 return t
     t.requires_grad = False
     t._op = None
     t._parents = ()
     t._ctx = None
-    if ANOMALY.enabled:
+    if anomaly:
         check_forward(t, op, parents)
     return t
+
+
+def _share_memory(t: Tensor, parents: tuple[Any, ...]) -> None:
+    """Give ``t`` the version of the operand whose memory its data views, if any."""
+    for p in parents:
+        if isinstance(p, Tensor) and np.may_share_memory(p.data, t.data):
+            _view_of(p, t)
+            return
+
+
+def _view_of(base: Tensor, view: Tensor) -> None:
+    """Record that ``view`` shares ``base``'s memory: one version for both."""
+    version = getattr(base, "_vc", None)
+    if version is None:
+        version = base._vc = Version()
+    if not version.holders:  # the first view: the base starts being tracked too
+        version.share(base)
+    version.share(view)
+    view._vc = version
+
+
+def _tracked(x: Any) -> bool:
+    """Whether ``x`` is a node that requires grad."""
+    return isinstance(x, Node) and x.requires_grad
+
+
+def _scaled(x: Any, alpha: float, like: Tensor, op: str) -> Any:
+    """``alpha * x`` for ``add_``/``sub_`` (recorded when ``x`` requires grad)."""
+    x = _operand(x, like, op)
+    return x if alpha == 1.0 else x * alpha
+
+
+def _repeats(shape: tuple[int, ...], index: Any) -> bool:
+    """Whether ``index`` selects some element of an array of ``shape`` more than once."""
+    parts = index if isinstance(index, tuple) else (index,)
+    if not any(isinstance(p, np.ndarray) and p.dtype.kind in "iu" for p in parts):
+        return False  # slices, integers and masks never repeat an element
+    hits = np.zeros(shape, dtype=np.intp)
+    np.add.at(hits, index, 1)
+    return bool((hits > 1).any())
 
 
 def _binary(op: R.Op, fn: Callable[[Any, Any], Any], a: Any, b: Any) -> Tensor:

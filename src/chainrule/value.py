@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import rules as R
-from .engine import ANOMALY, GRAD_MODE, SCOPES, Node, check_forward, tick
+from .engine import STATE, Node, check_forward, tick
 
 Number = int | float
 
@@ -51,17 +51,18 @@ def _unary(op: R.Op, fn: Callable[[float], float]) -> Callable[[Value], Value]:
         out.name = ""
         out._seq = tick()
         out._ctx = None
-        if self.requires_grad and GRAD_MODE.enabled:
+        grad, scope, anomaly = STATE.mode
+        if self.requires_grad and grad:
             out.requires_grad = True
             out._op = op
             out._parents = (self,)
-            if SCOPES:
-                out._scope = SCOPES[-1]
+            if scope is not None:
+                out._scope = scope
         else:
             out.requires_grad = False
             out._op = None
             out._parents = ()
-        if ANOMALY.enabled:
+        if anomaly:
             check_forward(out, op, (self,))
         return out
 
@@ -92,17 +93,18 @@ def _binary(
         out.name = ""
         out._seq = tick()
         out._ctx = None
-        if rg and GRAD_MODE.enabled:
+        grad, scope, anomaly = STATE.mode
+        if rg and grad:
             out.requires_grad = True
             out._op = op
             out._parents = parents
-            if SCOPES:
-                out._scope = SCOPES[-1]
+            if scope is not None:
+                out._scope = scope
         else:
             out.requires_grad = False
             out._op = None
             out._parents = ()
-        if ANOMALY.enabled:
+        if anomaly:
             check_forward(out, op, parents)
         return out
 
@@ -229,11 +231,20 @@ def _fmt(g: Any) -> str:
 
 
 def _num(x: Any, op: str) -> float:
-    """The number behind an operand of a Value operation."""
+    """The number behind an operand of a Value operation: a Python int or float.
+
+    Subclasses of float and int, numpy's scalars among them, become plain
+    Python numbers, so ``.data`` and ``.grad`` stay floats and arithmetic
+    follows Python (and :func:`_ieee`), not numpy's warnings.
+    """
     if isinstance(x, Value):
         return x.data
-    if isinstance(x, (int, float)):
+    if x.__class__ is int or x.__class__ is float:
         return x
+    if isinstance(x, (float, bool)):
+        return float(x)
+    if isinstance(x, int):
+        return int(x)
     if isinstance(x, Node):
         raise TypeError(
             f"{op}: cannot mix a Value with a {type(x).__name__}; "
