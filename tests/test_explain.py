@@ -281,6 +281,17 @@ def test_errors_name_the_problem() -> None:
         cr.explain(y, cr.Value(1.0))
 
 
+@pytest.mark.parametrize("shape", [(0,), (3, 0)])
+def test_tensors_without_elements_are_refused_clearly(shape) -> None:
+    x = cr.Tensor(np.zeros(shape), requires_grad=True, name="x")
+    y = x * 2.0
+    for index in (None, (0,) * len(shape)):
+        with pytest.raises(ValueError, match=r"leaf x has shape .* with no elements"):
+            cr.explain(y.sum(), x, index)
+        with pytest.raises(ValueError, match=r"output mul has shape .* with no elements"):
+            cr.explain(y, x, index, output_index=index)
+
+
 def test_an_unused_leaf_has_no_paths_and_zero_gradient() -> None:
     a, b = cr.Value(1.0, name="a"), cr.Value(2.0, name="b")
     e = cr.explain(a.tanh(), b)

@@ -342,6 +342,11 @@ def _index(node: Node, index: Any, what: str) -> tuple[Index, int]:
     """Normalise an element index into (multi-index, flat index)."""
     shape = tuple(np.shape(node.data))
     size = math.prod(shape)
+    if size == 0:
+        raise ValueError(
+            f"explain: the {what} {node_label(node)} has shape {shape}, with no elements: "
+            "there is no derivative to explain"
+        )
     if index is None:
         if size != 1:
             raise ValueError(
