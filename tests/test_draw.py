@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import html
+import math
 import re
 import subprocess
 import sys
+import warnings
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -441,3 +443,77 @@ def test_backward_steps_on_tensors_match_backward() -> None:
         backward_steps(w * 2.0)
     with pytest.raises(ValueError, match="does not require grad"):
         backward_steps(cr.Tensor([1.0]))
+
+
+# ---------------------------------------------------------------------------
+# Tensors with no elements, and inf or nan gradients
+# ---------------------------------------------------------------------------
+
+EMPTY_SHAPES = [(0,), (3, 0), (0, 2), (2, 0, 3)]
+
+
+@pytest.mark.parametrize("shape", EMPTY_SHAPES)
+def test_empty_tensors_are_drawn_with_their_shape_and_no_data(shape) -> None:
+    x = cr.Tensor(np.zeros(shape), requires_grad=True, name="x")
+    c = np.ones(shape)  # an empty constant operand too
+    y = (x * 2.0 + c).exp().sum()
+    y.name = "y"
+    for grads in (False, True):
+        if grads:
+            y.backward()
+            assert x.grad is not None and x.grad.shape == shape
+        d = cr.draw(y)
+        text = d.model.find("x").text
+        assert text.startswith(f"x f64[{','.join(map(str, shape))}]")
+        assert "data: no elements" in text
+        assert ("grad: no elements" in text) == grads
+        assert ("grad not computed" in text) == (not grads)
+        const = [n for n in d.model.nodes if n.kind == "constant" and "f64[" in n.text]
+        assert len(const) == 1 and "data: no elements" in const[0].text
+        # The DOT text is complete: every node is in it.
+        source = d.source
+        assert all(f"\t{n.id} [" in source for n in d.model.nodes)
+    highlighted = cr.draw(y, highlight=x)
+    assert highlighted.model.find("x").on_path
+
+
+def test_draw_and_steps_with_infinite_local_derivatives() -> None:
+    from chainrule.viz.stepper import backward_steps
+
+    # At x = 0, d log(x)/dx = 1/x is inf: the picture and the steps show what
+    # backward() computes (IEEE 754), instead of failing on 1.0 / 0.0.
+    x = cr.Value(0.0, name="x")
+    y = x.log() + x / x
+    y.name = "y"
+    steps = backward_steps(y)
+    locals_ = [u.local for s in steps for u in s.updates]
+    assert any(math.isinf(v) for v in locals_ if v is not None)
+    y.backward()
+    assert math.isnan(x.grad) and math.isnan(steps[-1].grads[x])
+    d = cr.draw(y, highlight=x)
+    assert "nan" in d.model.find("x").text
+    assert any("inf" in " ".join(e.label) for e in d.model.edges if e.on_path)
+    assert "is nan = dy/dx" in " ".join(d.model.caption)
+    # Tensors: the same, and statistics of non-finite data without warnings.
+    t = cr.Tensor(np.linspace(0.0, 1.0, 20), requires_grad=True, name="t")
+    loss = t.log().sum()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tsteps = backward_steps(loss)
+        loss.backward()
+        text = cr.draw(loss).model.find("t").text
+    assert math.isinf(tsteps[-1].grads[t][0])
+    np.testing.assert_array_equal(tsteps[-1].grads[t], t.grad)
+    assert "inf" in text
+
+
+def test_backward_steps_seed_like_backward() -> None:
+    from chainrule.viz.stepper import backward_steps
+
+    x = cr.Tensor(np.array([1.0, 2.0], dtype=np.float32), requires_grad=True, name="x")
+    y = x * 3.0
+    steps = backward_steps(y, gradient=[1.0, 1.0])
+    assert steps[0].upstream.dtype == np.float32
+    assert steps[-1].grads[x].dtype == np.float32
+    with pytest.raises(ValueError, match=r"gradient has shape \(3,\).*\(2,\)"):
+        backward_steps(y, gradient=[1.0, 1.0, 1.0])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
+import warnings
 
 import numpy as np
 import pytest
@@ -280,6 +281,17 @@ def test_errors_name_the_problem() -> None:
         cr.explain(y, cr.Value(1.0))
 
 
+@pytest.mark.parametrize("shape", [(0,), (3, 0)])
+def test_tensors_without_elements_are_refused_clearly(shape) -> None:
+    x = cr.Tensor(np.zeros(shape), requires_grad=True, name="x")
+    y = x * 2.0
+    for index in (None, (0,) * len(shape)):
+        with pytest.raises(ValueError, match=r"leaf x has shape .* with no elements"):
+            cr.explain(y.sum(), x, index)
+        with pytest.raises(ValueError, match=r"output mul has shape .* with no elements"):
+            cr.explain(y, x, index, output_index=index)
+
+
 def test_an_unused_leaf_has_no_paths_and_zero_gradient() -> None:
     a, b = cr.Value(1.0, name="a"), cr.Value(2.0, name="b")
     e = cr.explain(a.tanh(), b)
@@ -316,3 +328,185 @@ def test_explain_works_on_module_parameters():
     expected = cr.grad(loss, weight)[0].data[1, 2]
     assert abs(report.total - expected) < 1e-12
     assert "0.weight[1, 2]" in str(report)
+
+
+# ---------------------------------------------------------------------------
+# inf and nan: explain follows IEEE 754 as backward() does
+# ---------------------------------------------------------------------------
+
+
+def _same_float(a: float, b: float) -> bool:
+    """Equal, with nan equal to nan (and inf only to an inf of the same sign)."""
+    return a == b or (math.isnan(a) and math.isnan(b))
+
+
+def _close(a: float, b: float) -> bool:
+    """Within rounding where both are finite; the same inf or nan where not."""
+    if math.isfinite(a) and math.isfinite(b):
+        return a == pytest.approx(b, rel=1e-12, abs=1e-15)
+    return _same_float(a, b)
+
+
+# Functions whose derivative at the point given is inf or nan under IEEE 754
+# (Python floats raise ZeroDivisionError there instead).
+NON_FINITE = {
+    "reciprocal at 0": (lambda x: 1.0 / x, 0.0),
+    "log at 0": (lambda x: x.log(), 0.0),
+    "x / x at 0": (lambda x: x / x, 0.0),
+    "x ** 0.5 at 0": (lambda x: x**0.5, 0.0),
+    "x * x ** 0.5 at 0": (lambda x: (x * x) ** 0.5, 0.0),
+    "x ** -1 at 0": (lambda x: x**-1.0, 0.0),
+    "log of 2x - x at 0": (lambda x: (2.0 * x - x).log(), 0.0),
+    "exp overflows": (lambda x: (x * 1000.0).exp() * 0.0, 1.0),
+    "2 ** log x at 0": (lambda x: 2.0 ** (x.log()), 0.0),
+}
+TENSOR_NON_FINITE = {
+    **NON_FINITE,
+    "sqrt at 0": (lambda x: x.sqrt(), 0.0),
+    "sqrt of x * x at 0": (lambda x: (x * x).sqrt(), 0.0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NON_FINITE))
+def test_value_inf_and_nan_follow_backward(name: str) -> None:
+    f, at = NON_FINITE[name]
+    x = cr.Value(at, name="x")
+    y = f(x)
+    y.backward()
+    assert not math.isfinite(x.grad)
+    e = cr.explain(y, x)
+    assert _same_float(e.autodiff, x.grad)
+    assert _same_float(e.total, x.grad), (e.total, x.grad)
+    assert e.matches
+    # Each path's product is the product of its local derivatives, in IEEE arithmetic.
+    for p in e.paths:
+        assert _same_float(p.product, math.prod(s.local for s in p.steps))
+    text = str(e)
+    assert "(they match)" in text and "MISMATCH" not in text
+
+
+@pytest.mark.parametrize("name", sorted(TENSOR_NON_FINITE))
+@pytest.mark.parametrize("shape", [(3,), (2, 3)])
+def test_tensor_inf_and_nan_follow_backward_without_warnings(name: str, shape) -> None:
+    f, at = TENSOR_NON_FINITE[name]
+    data = np.linspace(0.2, 0.6, math.prod(shape)).reshape(shape)
+    data.flat[1] = at
+    x = cr.Tensor(data, requires_grad=True, name="x")
+    with np.errstate(all="ignore"):
+        y = f(x)
+    bad = np.unravel_index(1, shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the backward pass is silent; so is explain
+        for j in np.ndindex(*shape):
+            seed = np.zeros(shape)
+            seed[j] = 1.0
+            (g,) = cr.grad(y, x, grad_outputs=seed)
+            for k in np.ndindex(*shape):
+                e = cr.explain(y, x, k, output_index=j)
+                str(e)
+                if j == k:
+                    assert _close(e.total, float(g.data[k])), (j, k, e.total, g.data[k])
+                    assert e.matches, (j, k)
+                    assert math.isfinite(e.total) == (j != bad)
+                    continue
+                # y[j] does not depend on x[k]: no path, derivative 0.  backward()
+                # gives nan where the zero gradient of y[k] meets an infinite
+                # local derivative (as PyTorch does); explain says so.
+                assert (e.count, e.total) == (0, 0.0)
+                assert _same_float(e.autodiff, float(g.data[k]))
+                if math.isfinite(e.autodiff):
+                    assert e.matches
+                else:
+                    assert k == bad and not e.matches
+                    assert "0 * inf = nan" in str(e)
+
+
+def test_zero_jacobian_entries_carry_nan_as_backward_does() -> None:
+    # y = A @ x with A[0, 1] = 0, then log at y[0] = 0: d y[0] / d x[1] is
+    # 0 * inf = nan in the backward pass, so the entry is a path, not a gap.
+    a = np.array([[1.0, 0.0], [2.0, 3.0]])
+    x = cr.Tensor([0.0, 0.5], requires_grad=True, name="x")
+    z = (cr.Tensor(a) @ x).log()
+    (g,) = cr.grad(z, x, grad_outputs=np.array([1.0, 0.0]))
+    assert math.isnan(g.data[1])
+    e = cr.explain(z, x, 1, output_index=0)
+    assert e.count == 1 and math.isnan(e.total) and e.matches
+    assert [s.local for s in e.paths[0].steps][1] == 0.0
+    # Where everything is finite, such a path adds 0.
+    w = cr.Tensor(a, requires_grad=True, name="W")
+    v = cr.Tensor([0.3, 0.5])
+    out = (w @ v).tanh()
+    e = cr.explain(out, w, (0, 1), output_index=0)
+    assert e.matches and e.total == pytest.approx(cr.grad(out[0], w)[0].data[0, 1], rel=1e-12)
+
+
+def test_inf_and_nan_are_reported_with_their_source() -> None:
+    x = cr.Value(0.0, name="x")
+    y = x.log()
+    y.name = "y"
+    text = str(cr.explain(y, x))
+    assert "sum over paths = inf" in text and "autodiff gradient = inf (they match)" in text
+    assert "y <- x" in text.splitlines()[-1] and "1/x is inf" in text.splitlines()[-1]
+
+
+def test_matching_infinities_agree_and_different_ones_do_not() -> None:
+    from chainrule.explain import agree
+
+    inf, nan = math.inf, math.nan
+    assert agree(inf, inf, 1e-9) and agree(-inf, -inf, 1e-9) and agree(nan, nan, 1e-9)
+    assert not agree(inf, -inf, 1e-9) and not agree(inf, nan, 1e-9)
+    assert not agree(1.0, inf, 1e-9) and not agree(nan, 1.0, 1e-9)
+    assert agree(1.0, 1.0 + 1e-12, 1e-9) and not agree(1.0, 1.001, 1e-9)
+
+
+# ---------------------------------------------------------------------------
+# The tolerance of the check follows the least precise dtype on the paths
+# ---------------------------------------------------------------------------
+
+
+def _mixed_chain(h: cr.Tensor) -> cr.Tensor:
+    for _ in range(5):
+        h = (h * 1.37).tanh() + h.exp() * 0.1
+    return h
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_float64_graph_through_float32_matches(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    x = cr.Tensor(rng.uniform(0.5, 2.0, size=4), requires_grad=True, name="x")
+    y = _mixed_chain(x.astype(np.float32)).astype(np.float64)
+    assert x.dtype == y.dtype == np.float64
+    for k in range(4):
+        e = cr.explain(y, x, k, output_index=k)
+        assert e.matches, (k, e.total, e.autodiff)
+        assert e.total == pytest.approx(e.autodiff, rel=1e-4)
+        assert e.tolerance == 1e-4 and "within float32 rounding" in str(e)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_float32_leaf_into_a_float64_graph_matches(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    x = cr.Tensor(rng.uniform(0.5, 2.0, size=4).astype(np.float32), requires_grad=True, name="x")
+    y = _mixed_chain(x.astype(np.float64))
+    assert (x.dtype, y.dtype) == (np.float32, np.float64)
+    for k in range(4):
+        e = cr.explain(y, x, k, output_index=k)
+        assert e.matches, (k, e.total, e.autodiff)
+        assert e.tolerance == 1e-4
+
+
+def test_float32_off_the_paths_keeps_the_float64_tolerance() -> None:
+    a = cr.Tensor([0.3, 0.7], requires_grad=True, name="a")
+    b = cr.Tensor([0.2, 0.4], requires_grad=True, name="b")
+    y = (a * 2.0).tanh() + (b.astype(np.float32) * 3.0).astype(np.float64)
+    e = cr.explain(y, a, 0, output_index=0)
+    assert e.matches and e.tolerance == 1e-9
+    assert cr.explain(y, b, 0, output_index=0).tolerance == 1e-4
+    # A false match is still caught at float64 precision.
+    assert not agree_at(e.tolerance, e.autodiff * (1 + 1e-6), e.autodiff)
+
+
+def agree_at(tol: float, a: float, b: float) -> bool:
+    from chainrule.explain import agree
+
+    return agree(a, b, tol)

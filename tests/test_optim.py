@@ -314,3 +314,54 @@ def test_backward_through_a_graph_from_before_a_step_raises():
     opt.zero_grad()
     (p * p).sum().backward()
     assert np.allclose(p.grad, 2 * p.data)
+
+
+OPTIMIZERS = {
+    "sgd": lambda ps: cr.optim.SGD(ps, lr=0.01),
+    "sgd momentum": lambda ps: cr.optim.SGD(ps, lr=0.01, momentum=0.9),
+    "sgd dampening": lambda ps: cr.optim.SGD(ps, lr=0.01, momentum=0.8, dampening=0.3),
+    "sgd nesterov": lambda ps: cr.optim.SGD(ps, lr=0.01, momentum=0.9, nesterov=True),
+    "sgd weight decay": lambda ps: cr.optim.SGD(ps, lr=0.02, momentum=0.5, weight_decay=0.1),
+    "adam": lambda ps: cr.optim.Adam(ps, lr=0.05),
+    "adam weight decay": lambda ps: cr.optim.Adam(ps, lr=0.1, betas=(0.8, 0.99), weight_decay=0.2),
+    "adam amsgrad": lambda ps: cr.optim.Adam(ps, lr=0.05, amsgrad=True),
+    "adamw": lambda ps: cr.optim.AdamW(ps, lr=0.05, weight_decay=0.1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+@pytest.mark.parametrize("set_to_none", [True, False])
+def test_a_step_after_create_graph_equals_a_step_after_backward(name, set_to_none):
+    """After backward(create_graph=True) .grad is a Tensor with a graph; step uses its numbers."""
+    make = OPTIMIZERS[name]
+    runs = {}
+    for create_graph in (False, True):
+        w = nn.Parameter(P0.copy(), name="w")
+        b = nn.Parameter(np.array([0.2, -0.1, 0.4, 0.0]), name="b")
+        opt = make([w, b])
+        history = []
+        for _ in range(STEPS):
+            opt.zero_grad(set_to_none=set_to_none)
+            # A cubic term, so the gradient itself depends on w.
+            loss = ((cr.Tensor(A) @ w + b - cr.Tensor(B)) ** 2).sum() + (w**3).sum()
+            loss.backward(create_graph=create_graph)
+            if create_graph:
+                assert isinstance(w.grad, cr.Tensor) and w.grad.requires_grad
+                kept = w.grad.data.copy()
+            opt.step()
+            if create_graph:
+                # The gradient node is left as it was, and the step recorded nothing.
+                assert np.array_equal(w.grad.data, kept)
+                assert w.is_leaf and b.is_leaf and cr.is_grad_enabled()
+                assert all(
+                    not isinstance(v, cr.Tensor) for st in opt.state.values() for v in st.values()
+                )
+            history.append((w.data.copy(), b.data.copy()))
+        opt.zero_grad(set_to_none=set_to_none)
+        if set_to_none:
+            assert w.grad is None and b.grad is None
+        else:
+            assert isinstance(w.grad, np.ndarray) and not w.grad.any()
+        runs[create_graph] = history
+    for step, ((w0, b0), (w1, b1)) in enumerate(zip(runs[False], runs[True]), 1):
+        assert np.array_equal(w0, w1) and np.array_equal(b0, b1), f"step {step}"

@@ -190,6 +190,26 @@ def test_tensor_graph_renders(renderer: render.Renderer) -> None:
 
 
 @renderers
+@pytest.mark.parametrize("shape", [(0,), (3, 0), (2, 0, 3)])
+def test_empty_tensors_render_and_step(renderer: render.Renderer, shape, tmp_path: Path) -> None:
+    from chainrule.viz.stepper import backward_steps, write_html
+
+    x = cr.Tensor(np.zeros(shape), requires_grad=True, name="x")
+    loss = (x * 3.0).tanh().sum()
+    loss.name = "loss"
+    steps = backward_steps(loss)
+    loss.backward()
+    assert steps[-1].grads[x].shape == x.grad.shape == shape
+    title = f"x f64[{','.join(map(str, shape))}]"
+    text = " ".join(_texts(_svg(cr.draw(loss), renderer)))
+    assert title in text and "data: no elements" in text and "grad: no elements" in text
+    page = write_html(loss, tmp_path / "backward.html", renderer=renderer)
+    body = page.read_text(encoding="utf-8")
+    assert body.count('<div class="frame"') == len(steps) + 1
+    assert title in body and "data: no elements" in body
+
+
+@renderers
 def test_jupyter_shows_svg(renderer: render.Renderer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(render, "find_renderers", lambda: [renderer])
     bundle = cr.draw(network_222()["E_total"])._repr_mimebundle_()

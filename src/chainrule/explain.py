@@ -30,13 +30,13 @@ entry ``d out[j] / d in[i]`` of the op's local Jacobian.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from .engine import Node, iter_graph
+from .engine import Node, Quiet, _ieee, iter_graph
 from .value import Value
 
 #: Listing stops here; larger explanations report only the count of paths.
@@ -91,9 +91,16 @@ class Explanation:
             (``truncated`` is then True).
         edges: every edge that lies on at least one path, with its local
             derivative (also when the paths are not listed).
-        total: the sum over paths of the products, computed edge by edge.
+        total: the sum over paths of the products, computed edge by edge
+            (from the output down, in the backward pass's order).
         autodiff: the engine's gradient of the same element, for comparison.
-        matches: whether ``total`` and ``autodiff`` agree to rounding.
+        matches: whether ``total`` and ``autodiff`` agree to rounding (see
+            :func:`agree`); an inf or nan on both sides is agreement.
+        tolerance: the relative tolerance of that check, set by the least
+            precise dtype on the paths (see :func:`tolerance`).
+
+    Arithmetic follows IEEE 754, as ``backward()`` does: a local derivative
+    may be inf or nan (``d log(x)/dx`` at 0), and so may products and sums.
     """
 
     output: Node
@@ -108,6 +115,7 @@ class Explanation:
     matches: bool
     truncated: bool
     labels: dict[int, str] = field(default_factory=dict, repr=False)
+    tolerance: float = 1e-9
 
     def label(self, node: Node, index: Index = ()) -> str:
         """How a node (or one of its elements) is named in the table."""
@@ -120,6 +128,8 @@ class Explanation:
         out = self.label(self.output, self.output_index)
         leaf = self.label(self.leaf, self.leaf_index)
         verdict = "they match" if self.matches else "MISMATCH"
+        if self.matches and self.tolerance > 1e-9:
+            verdict += f" within {'float32' if self.tolerance <= 1e-4 else 'float16'} rounding"
         lines = [
             f"d {out} / d {leaf}: {self.count} path{'s' if self.count != 1 else ''} "
             f"from {out} back to {leaf}",
@@ -160,7 +170,33 @@ class Explanation:
         else:
             lines.append(f"sum over paths = {_num(self.total)}")
         lines.append(f"autodiff gradient = {_num(self.autodiff)} ({verdict})")
+        if not (math.isfinite(self.total) and math.isfinite(self.autodiff)):
+            lines.append(self._non_finite_note())
         return "\n".join(lines)
+
+    def _non_finite_note(self) -> str:
+        """Where an inf or nan comes from, in words."""
+        if not self.matches and math.isfinite(self.total):
+            # Every path is finite, so the engine's inf or nan comes from
+            # elsewhere: it computes vector-Jacobian products of whole arrays,
+            # and the zero gradient of an element off these paths times an
+            # infinite local derivative is 0 * inf = nan (as in PyTorch).
+            return (
+                f"(every path is finite; backward() gives {_num(self.autodiff)} because it "
+                "multiplies the zero gradient of elements off these paths by an infinite or "
+                "nan local derivative, and 0 * inf = nan under IEEE 754)"
+            )
+        for s in self.edges:
+            if not math.isfinite(s.local):
+                return (
+                    f"({_num(s.local)} comes from the edge {self.label(s.child, s.child_index)} "
+                    f"<- {self.label(s.parent, s.parent_index)}: {s.formula} is {_num(s.local)} "
+                    "here; products and sums follow IEEE 754, as backward() does)"
+                )
+        return (
+            "(the products and sums overflow or meet an inf or nan; they follow IEEE 754, "
+            "as backward() does)"
+        )
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         p.text(str(self))
@@ -230,44 +266,75 @@ def _broadcast_source(j: int, out_shape: Index, in_shape: Index) -> int:
     return int(np.ravel_multi_index(src, in_shape))
 
 
+def local_vjp(node: Node, i: int, g: Any) -> Any:
+    """The VJP of the op that made ``node``, for operand ``i``, applied to ``g``.
+
+    The arithmetic is the backward pass's: IEEE 754, so ``1/0`` is inf and
+    ``0/0`` is nan, without numpy warnings.  A Value rule runs on Python
+    floats, which raise there instead; it is then run again on numpy float64
+    scalars, exactly as the engine does (:func:`chainrule.engine._ieee`).
+    """
+    op = node._op
+    assert op is not None
+    args = _args(node)
+    with Quiet():
+        if _is_array(node):
+            return op.vjp_at(i, g, node.data, node._ctx, *args)
+        try:
+            return op.vjp_at(i, g, node.data, node._ctx, *args)
+        except ArithmeticError:
+            return _ieee(op, i, g, node.data, node._ctx, args)
+
+
 def _element_edges(node: Node, j: int, keep: set[int]) -> list[_Edge]:
     """The edges from element ``j`` of ``node`` to elements of its operands in ``keep``.
 
     The local derivative ``d node[j] / d parent[k]`` is the op's VJP applied to
     a one-hot gradient (1 at ``j``), read at ``k``.  Elementwise ops have one
     edge per operand (to the element broadcasting placed at ``j``), kept even
-    where the derivative happens to be 0; for the other ops an edge is a
-    nonzero entry of that Jacobian row.
+    where the derivative happens to be 0.  For the other ops an edge goes to
+    every ``k`` that the VJP makes depend on the gradient at ``j``, again also
+    where the entry is 0 here (a zero weight of a matmul): the backward pass
+    multiplies those zeros by the upstream gradient too, so an infinite
+    gradient becomes nan there, and the sum over paths must do the same.
+    Those ``k`` are found by applying the VJP to nan at ``j``: nan spreads to
+    every entry it is combined with.
     """
     from .rules import unbroadcast
 
-    op = node._op
-    assert op is not None
-    args = _args(node)
     edges: list[_Edge] = []
     if not _is_array(node):
         for i, p in enumerate(node._parents):
             if isinstance(p, Node) and p.requires_grad and id(p) in keep:
-                pg = op.vjp_at(i, 1.0, node.data, node._ctx, *args)
+                pg = local_vjp(node, i, 1.0)
                 if pg is not None:
                     edges.append((i, p, 0, float(pg)))
         return edges
+    assert node._op is not None
+    elementwise = node._op.elementwise
     g = np.zeros(node.data.shape, dtype=node.data.dtype)
     g.flat[j] = 1
+    probe = None
+    if not elementwise:
+        probe = np.zeros(node.data.shape, dtype=node.data.dtype)
+        probe.flat[j] = np.nan
     for i, p in enumerate(node._parents):
         if not (isinstance(p, Node) and p.requires_grad and id(p) in keep):
             continue
-        pg = op.vjp_at(i, g, node.data, node._ctx, *args)
+        pg = local_vjp(node, i, g)
         if pg is None:
             continue
         pshape = np.shape(p.data)
-        row = np.asarray(unbroadcast(np.asarray(pg), pshape))
-        if op.elementwise:
+        with Quiet():
+            row = np.asarray(unbroadcast(np.asarray(pg), pshape))
+        if elementwise:
             k = _broadcast_source(j, node.data.shape, pshape)
             edges.append((i, p, k, float(row.flat[k])))
-        else:
-            for nz in np.flatnonzero(row):
-                edges.append((i, p, int(nz), float(row.flat[nz])))
+            continue
+        with Quiet():
+            reached = np.asarray(unbroadcast(np.asarray(local_vjp(node, i, probe)), pshape))
+        for nz in np.flatnonzero((row != 0) | np.isnan(reached)):
+            edges.append((i, p, int(nz), float(row.flat[nz])))
     return edges
 
 
@@ -275,6 +342,11 @@ def _index(node: Node, index: Any, what: str) -> tuple[Index, int]:
     """Normalise an element index into (multi-index, flat index)."""
     shape = tuple(np.shape(node.data))
     size = math.prod(shape)
+    if size == 0:
+        raise ValueError(
+            f"explain: the {what} {node_label(node)} has shape {shape}, with no elements: "
+            "there is no derivative to explain"
+        )
     if index is None:
         if size != 1:
             raise ValueError(
@@ -468,22 +540,32 @@ def explain(
             if (id(p), k) not in edges:
                 stack.append((id(p), k))
 
-    # 2. Count paths and sum their products, parents first (dynamic programming).
+    # 2. Count paths, parents first (dynamic programming): count[e] is the
+    # number of paths from element e down to the leaf element.
     target: Elem = (id(leaf), leaf_flat)
     count: dict[Elem, int] = {}
-    total: dict[Elem, float] = {}
     for e in sorted(edges, key=lambda e: pos[e[0]]):
         if e == target:
-            count[e], total[e] = 1, 1.0
+            count[e] = 1
             continue
-        c, t = 0, 0.0
+        count[e] = sum(count.get((id(p), k), 0) for _i, p, k, _local in edges[e])
+    n_paths = count.get(start, 0)
+
+    # 3. Sum the products over the paths, from the output down, as the backward
+    # pass does: each element hands ``its gradient * local`` to its operands.
+    # In this order inf and nan arise exactly where backward() makes them
+    # (distributing the other way round, inf * (2 - 1) would give inf where
+    # backward() gives inf * 2 - inf * 1 = nan).
+    adjoint: dict[Elem, float] = {start: 1.0} if n_paths else {}
+    for e in sorted(edges, key=lambda e: -pos[e[0]]):
+        a = adjoint.get(e)
+        if a is None or e == target:
+            continue
         for _i, p, k, local in edges[e]:
             pe = (id(p), k)
-            c += count.get(pe, 0)
-            t += local * total.get(pe, 0.0)
-        count[e], total[e] = c, t
-    n_paths = count.get(start, 0)
-    summed = total.get(start, 0.0)
+            if count.get(pe, 0):
+                adjoint[pe] = adjoint[pe] + a * local if pe in adjoint else a * local
+    summed = adjoint.get(target, 0.0)
 
     def step(e: Elem, edge: _Edge) -> Step:
         node = nodes[e[0]]
@@ -508,14 +590,16 @@ def explain(
         if count.get((id(edge[1]), edge[2]), 0)
     ]
 
-    # 3. List the paths, if there are not too many.
+    # 4. List the paths, if there are not too many.
     paths: list[Path] = []
     truncated = n_paths > max_paths
     if n_paths and not truncated:
         for steps in _walk(start, target, edges, count, step):
             paths.append(Path(steps, math.prod(s.local for s in steps)))
 
-    # 4. The engine's answer for the same element.
+    # 5. The engine's answer for the same element, compared to the rounding
+    # of the least precise values on the paths (a float64 graph may pass
+    # through float32).
     if _is_array(output):
         seed = np.zeros(output.data.shape, dtype=output.data.dtype)
         seed.flat[out_flat] = 1
@@ -523,8 +607,12 @@ def explain(
     else:
         (g,) = autodiff_grad(output, leaf, allow_unused=True)
     auto = 0.0 if g is None else float(np.asarray(g.data).flat[leaf_flat])
-    tol = 1e-4 if np.asarray(output.data).dtype == np.float32 else 1e-9
-    matches = bool(np.isclose(summed, auto, rtol=tol, atol=tol * max(1.0, abs(auto))))
+    on_nodes = {id(output): output, id(leaf): leaf}
+    for e, c in count.items():
+        if c:
+            on_nodes[e[0]] = nodes[e[0]]
+    tol = tolerance(on_nodes.values())
+    matches = agree(summed, auto, tol)
 
     return Explanation(
         output=output,
@@ -539,4 +627,42 @@ def explain(
         matches=matches,
         truncated=truncated,
         labels=labels,
+        tolerance=tol,
     )
+
+
+def tolerance(nodes: Iterable[Node]) -> float:
+    """The relative tolerance for comparing gradients through ``nodes``.
+
+    It follows the least precise floating-point dtype among them: ``1e-9``
+    when everything is float64 (Values are), ``1e-4`` with float32, ``1e-2``
+    with float16.  Rounding to float32 anywhere on a path limits the whole
+    path's product to float32 accuracy, whatever the dtype at the ends.
+    """
+    eps = _EPS64
+    for n in nodes:
+        data = n.data
+        if isinstance(data, np.ndarray) and data.dtype.kind == "f":
+            eps = max(eps, float(np.finfo(data.dtype).eps))
+    if eps <= _EPS64:
+        return 1e-9
+    if eps <= _EPS32:
+        return 1e-4
+    return 1e-2
+
+
+_EPS64 = float(np.finfo(np.float64).eps)
+_EPS32 = float(np.finfo(np.float32).eps)
+
+
+def agree(total: float, autodiff: float, tol: float) -> bool:
+    """Whether a sum over paths and the engine's gradient agree.
+
+    Finite numbers agree within ``tol`` relative to the gradient (absolute for
+    gradients below 1).  Infinities agree when they are equal (same sign), and
+    nan agrees with nan: both sides follow IEEE 754, so an inf or nan that
+    backward() produces, the sum over paths produces too.
+    """
+    if math.isfinite(total) and math.isfinite(autodiff):
+        return abs(total - autodiff) <= tol * max(1.0, abs(autodiff)) + tol * abs(autodiff)
+    return total == autodiff or (math.isnan(total) and math.isnan(autodiff))

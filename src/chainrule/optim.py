@@ -4,7 +4,9 @@ An optimizer holds the parameters to train, in one or more *parameter
 groups* (each a dict with its own ``lr`` and other settings), and per
 parameter state such as momentum buffers.  ``step()`` updates every
 parameter that has a gradient from the last backward, in place, with numpy
-and without recording a graph; ``zero_grad()`` clears the gradients.
+and without recording a graph (after ``backward(create_graph=True)``, where
+``.grad`` is a Tensor with a graph of its own, the step uses its numbers);
+``zero_grad()`` clears the gradients.
 Frozen parameters (``requires_grad`` False) and parameters without a
 gradient are left exactly as they are, state included.
 
@@ -120,7 +122,12 @@ class Optimizer:
             )
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        """Clear the gradients of all parameters (to None, or to zeros)."""
+        """Clear the gradients of all parameters (to None, or to zeros).
+
+        The zeros are a fresh array without a graph, also where the gradient
+        was a graph node (after ``backward(create_graph=True)``): that node,
+        which may be in use elsewhere, is left as it is.
+        """
         for group in self.param_groups:
             for p in group["params"]:
                 if set_to_none or p.grad is None:
@@ -135,6 +142,11 @@ class Optimizer:
             live = [p for p in group["params"] if p.requires_grad and p.grad is not None]
             for p in live:
                 g = p.grad
+                if isinstance(g, Tensor):
+                    # After backward(create_graph=True) the gradient is a node
+                    # of a graph; the step uses its numbers and, under no_grad,
+                    # records nothing through them.
+                    g = g.data
                 if not isinstance(g, np.ndarray) or g.shape != p.data.shape:
                     raise RuntimeError(
                         f"{type(self).__name__}.step: {p.name or 'a parameter'} has shape "

@@ -121,7 +121,7 @@ def _row_html(row: Row) -> str:
         return f"<TR><TD><B>{html_text(row.text)}</B></TD></TR>"
     if row.kind == "text":
         return f'<TR><TD><FONT POINT-SIZE="10">{html_text(row.text)}</FONT></TD></TR>'
-    width = max(len(r) for r in row.cells)
+    width = max([1, *(len(r) for r in row.cells)])  # a COLSPAN of 0 is invalid
     cells = "".join(
         "<TR>" + "".join(f"<TD>{html_text(c)}</TD>" for c in r) + "</TR>" for r in row.cells
     )

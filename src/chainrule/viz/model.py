@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import Node, iter_graph, scope_of
+from ..engine import Node, Quiet, iter_graph, scope_of
 
 #: Tensors up to this many elements show every number; larger ones show statistics.
 GRID_LIMIT = 16
@@ -172,12 +172,22 @@ STATS_HEADER = ["", "mean", "std", "min", "max"]
 
 def _stats(what: str, arr: np.ndarray) -> list[str]:
     a = np.asarray(arr, dtype=np.float64)
-    return [what] + [fmt_number(f(a)) for f in (np.mean, np.std, np.min, np.max)]
+    with Quiet():  # inf or nan data give inf or nan statistics, without warnings
+        return [what] + [fmt_number(f(a)) for f in (np.mean, np.std, np.min, np.max)]
 
 
 def _tensor_rows(data: np.ndarray, grad: np.ndarray | None, grad_note: str | None) -> list[Row]:
-    """Small tensors: data and grad as grids; large ones: one table of statistics."""
+    """Small tensors: data and grad as grids; large ones: one table of statistics.
+
+    A tensor with no elements (a shape with a 0) has no numbers to show: its
+    title gives the shape, and the rows say that data and grad are empty.
+    """
     note = [Row("text", grad_note)] if grad_note else []
+    if data.size == 0:
+        rows = [Row("text", "data: no elements")]
+        if grad is not None:
+            rows.append(Row("text", "grad: no elements"))
+        return rows + note
     if data.size <= GRID_LIMIT:
         rows = [Row("grid", "data", _grid(data))]
         if grad is not None:

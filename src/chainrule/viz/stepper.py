@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import Node, toposort
-from ..explain import formula_text, node_label
+from ..engine import Node, Quiet, _seed, toposort
+from ..explain import formula_text, local_vjp, node_label
 from .model import build, fmt_number
 
 
@@ -58,28 +58,27 @@ def _text(x: Any) -> str:
         return fmt_number(a.reshape(()))
     if a.size <= 6:
         return "[" + ", ".join(fmt_number(v) for v in a.ravel()) + "]"
-    return f"array{list(a.shape)} (sum {fmt_number(a.sum())})"
+    with Quiet():  # a sum of infinities may be nan: say so, without a warning
+        total = a.sum()
+    return f"array{list(a.shape)} (sum {fmt_number(total)})"
 
 
 def backward_steps(root: Node, gradient: Any = None) -> list[BackwardStep]:
     """The steps ``root.backward(gradient)`` takes, without touching ``.grad``."""
-    from ..rules import unbroadcast
-
     if not isinstance(root, Node):
         raise TypeError(f"draw_backward: expected a Value or Tensor, got {type(root).__name__}")
     if not root.requires_grad:
         raise ValueError(
             f"draw_backward: {node_label(root)} does not require grad: there is no backward pass"
         )
-    if gradient is None:
-        if np.size(root.data) != 1:
-            raise ValueError(
-                f"draw_backward: {node_label(root)} has shape {np.shape(root.data)}; "
-                "pass gradient= for a non-scalar output"
-            )
-        seed: Any = np.ones_like(root.data) if isinstance(root.data, np.ndarray) else 1.0
-    else:
-        seed = np.asarray(gradient, dtype=float) if isinstance(root.data, np.ndarray) else gradient
+    if gradient is None and np.size(root.data) != 1:
+        raise ValueError(
+            f"draw_backward: {node_label(root)} has shape {np.shape(root.data)}; "
+            "pass gradient= for a non-scalar output"
+        )
+    # The seed is checked and converted as backward() does it (shape, and the
+    # output's dtype: a float32 graph steps through float32 gradients).
+    seed = _seed(root, gradient, "draw_backward")
     nodes = toposort([root])
     # The engine's order: decreasing creation stamp (parents first in toposort
     # when no stamp is recorded).
@@ -89,36 +88,45 @@ def backward_steps(root: Node, gradient: Any = None) -> list[BackwardStep]:
         order = list(reversed(nodes))
     pending: dict[Node, Any] = {root: seed}
     steps: list[BackwardStep] = []
-    for node in order:
-        if node not in pending:
-            continue  # no gradient reaches it; the engine never visits it
-        g = pending[node]
-        step = BackwardStep(node, g)
-        op = node._op
-        if op is not None:
-            args = [p.data if isinstance(p, Node) else p for p in node._parents]
-            for i, p in enumerate(node._parents):
-                if not (isinstance(p, Node) and p.requires_grad):
-                    continue
-                pg = op.vjp_at(i, g, node.data, node._ctx, *args)
-                if pg is None:
-                    continue
-                local = None
-                if isinstance(p.data, np.ndarray):
-                    pg = np.asarray(unbroadcast(np.asarray(pg), p.data.shape), dtype=p.data.dtype)
-                    if np.size(node.data) == 1 and p.data.size == 1:
-                        one = np.ones_like(node.data)
-                        local = float(np.asarray(op.vjp_at(i, one, node.data, node._ctx, *args)))
-                else:
-                    local = float(op.vjp_at(i, 1.0, node.data, node._ctx, *args))
-                prev = pending.get(p)
-                pending[p] = pg if prev is None else prev + pg
-                step.updates.append(
-                    Update(p, i, formula_text(op, i, len(node._parents)), local, pg, pending[p])
-                )
-        step.grads = dict(pending)
-        steps.append(step)
+    # The rules run with the backward pass's arithmetic (IEEE 754: inf and
+    # nan rather than errors or warnings), through the same helper as explain.
+    with Quiet():
+        for node in order:
+            if node not in pending:
+                continue  # no gradient reaches it; the engine never visits it
+            g = pending[node]
+            step = BackwardStep(node, g)
+            if node._op is not None:
+                step.updates = _updates(node, g, pending)
+            step.grads = dict(pending)
+            steps.append(step)
     return steps
+
+
+def _updates(node: Node, g: Any, pending: dict[Node, Any]) -> list[Update]:
+    """Hand ``node``'s gradient ``g`` on to its operands, adding it into ``pending``."""
+    from ..rules import unbroadcast
+
+    op = node._op
+    assert op is not None
+    updates = []
+    for i, p in enumerate(node._parents):
+        if not (isinstance(p, Node) and p.requires_grad):
+            continue
+        pg = local_vjp(node, i, g)
+        if pg is None:
+            continue
+        local = None
+        if isinstance(p.data, np.ndarray):
+            pg = np.asarray(unbroadcast(np.asarray(pg), p.data.shape), dtype=p.data.dtype)
+            if np.size(node.data) == 1 and p.data.size == 1:
+                local = float(np.asarray(local_vjp(node, i, np.ones_like(node.data))))
+        else:
+            local = float(local_vjp(node, i, 1.0))
+        prev = pending.get(p)
+        pending[p] = pg if prev is None else prev + pg
+        updates.append(Update(p, i, formula_text(op, i, len(node._parents)), local, pg, pending[p]))
+    return updates
 
 
 def _caption(k: int, n: int, step: BackwardStep, labels: dict[Node, str], root: Node) -> list[str]:
