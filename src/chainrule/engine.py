@@ -72,6 +72,17 @@ class Mode(NamedTuple):
     anomaly: bool
 
 
+@functools.lru_cache(maxsize=4096)
+def _mode(grad: bool, scope: str | None, anomaly: bool) -> Mode:
+    """The one Mode with these switches: a switch reuses it instead of making a tuple."""
+    return Mode(grad, scope, anomaly)
+
+
+#: The usual mode: recording, outside any module scope, no anomaly checks.  Ops
+#: compare with it by identity to skip the rarer work in one test.
+PLAIN = _mode(True, None, False)
+
+
 class _ThreadState(threading.local):
     """Each thread's own :class:`Mode`, as ``STATE.mode``.
 
@@ -79,10 +90,10 @@ class _ThreadState(threading.local):
     backward pass or a ``no_grad`` block in one thread never changes what
     another thread records, and a new thread starts from the defaults.  The
     three are kept in one tuple so that making a node reads thread-local
-    storage once.
+    storage once, and compares it with :data:`PLAIN`.
     """
 
-    mode: Mode = Mode(grad=True, scope=None, anomaly=False)
+    mode: Mode = PLAIN
 
     def switch(
         self, grad: bool | None = None, scope: Any = ..., anomaly: bool | None = None
@@ -109,12 +120,6 @@ class _ThreadState(threading.local):
 
 
 STATE = _ThreadState()
-
-
-@functools.lru_cache(maxsize=4096)
-def _mode(grad: bool, scope: str | None, anomaly: bool) -> Mode:
-    """The one Mode with these switches: a switch reuses it instead of making a tuple."""
-    return Mode(grad, scope, anomaly)
 
 
 #: The engine's clock: every node gets the next tick as ``_seq`` when it is

@@ -15,6 +15,7 @@ import numpy as np
 from . import rules as R
 from .engine import (
     INPLACE,
+    PLAIN,
     STATE,
     Node,
     Version,
@@ -756,24 +757,25 @@ def _make(data: Any, op: R.Op, parents: tuple[Any, ...], ctx: Any = None) -> Ten
     t._seq = tick()
     if t.data.base is not None:  # perhaps a view of an operand (a slice, reshape, transpose)
         _share_memory(t, parents)
-    grad, scope, anomaly = STATE.mode
-    if grad:
+    mode = STATE.mode
+    if mode.grad:
         for p in parents:
             if isinstance(p, Node) and p.requires_grad:
                 t.requires_grad = True
                 t._op = op
                 t._parents = parents
                 t._ctx = ctx
-                if scope is not None:
-                    t._scope = scope
-                if anomaly:
-                    check_forward(t, op, parents)
+                if mode is not PLAIN:  # inside a module's scope, or anomaly mode on
+                    if mode.scope is not None:
+                        t._scope = mode.scope
+                    if mode.anomaly:
+                        check_forward(t, op, parents)
                 return t
     t.requires_grad = False
     t._op = None
     t._parents = ()
     t._ctx = None
-    if anomaly:
+    if mode.anomaly:
         check_forward(t, op, parents)
     return t
 

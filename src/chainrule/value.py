@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import rules as R
-from .engine import STATE, Node, check_forward, tick
+from .engine import PLAIN, STATE, Mode, Node, check_forward, tick
 
 Number = int | float
 
@@ -51,19 +51,17 @@ def _unary(op: R.Op, fn: Callable[[float], float]) -> Callable[[Value], Value]:
         out.name = ""
         out._seq = tick()
         out._ctx = None
-        grad, scope, anomaly = STATE.mode
-        if self.requires_grad and grad:
+        mode = STATE.mode
+        if self.requires_grad and mode.grad:
             out.requires_grad = True
             out._op = op
             out._parents = (self,)
-            if scope is not None:
-                out._scope = scope
         else:
             out.requires_grad = False
             out._op = None
             out._parents = ()
-        if anomaly:
-            check_forward(out, op, (self,))
+        if mode is not PLAIN:  # grad off, inside a module's scope, or anomaly mode on
+            _note_mode(out, op, (self,), mode)
         return out
 
     method.__name__ = op.name
@@ -93,19 +91,17 @@ def _binary(
         out.name = ""
         out._seq = tick()
         out._ctx = None
-        grad, scope, anomaly = STATE.mode
-        if rg and grad:
+        mode = STATE.mode
+        if rg and mode.grad:
             out.requires_grad = True
             out._op = op
             out._parents = parents
-            if scope is not None:
-                out._scope = scope
         else:
             out.requires_grad = False
             out._op = None
             out._parents = ()
-        if anomaly:
-            check_forward(out, op, parents)
+        if mode is not PLAIN:  # grad off, inside a module's scope, or anomaly mode on
+            _note_mode(out, op, parents, mode)
         return out
 
     method.__name__ = f"__r{op.name}__" if reflected else f"__{op.name}__"
@@ -114,6 +110,14 @@ def _binary(
 
 
 _new = object.__new__
+
+
+def _note_mode(out: Value, op: R.Op, operands: tuple[Any, ...], mode: Mode) -> None:
+    """Label ``out`` with the module scope, and check it under anomaly mode."""
+    if mode.scope is not None and out._op is not None:
+        out._scope = mode.scope
+    if mode.anomaly:
+        check_forward(out, op, operands)
 
 
 class Value(Node):
