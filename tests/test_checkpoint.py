@@ -239,7 +239,11 @@ def test_rng_state_can_be_checkpointed(tmp_path):
 
 
 def test_killing_a_process_mid_save_never_leaves_a_broken_checkpoint(tmp_path):
-    """SIGKILL a child while it saves over and over: every kill leaves a loadable file."""
+    """SIGKILL a child while it saves over and over: every kill leaves a loadable file.
+
+    The child reports each finished save, so the kills land while it is saving
+    however slowly it starts (a busy machine), at several points into a save.
+    """
     import signal
     import subprocess
     import sys
@@ -249,23 +253,29 @@ def test_killing_a_process_mid_save_never_leaves_a_broken_checkpoint(tmp_path):
     cr.save({"step": np.array(-1), "w": np.zeros((256, 256))}, path)
     child = (
         "import sys, numpy as np, chainrule as cr\n"
-        "step = 0\n"
+        "step = int(sys.argv[2])\n"
         "while True:\n"
         "    w = np.full((256, 256), float(step))\n"
         "    cr.save({'step': np.array(step), 'w': w}, sys.argv[1])\n"
+        "    print(step, flush=True)\n"
         "    step += 1\n"
     )
-    seen = set()
-    for delay in (0.05, 0.13, 0.21, 0.34, 0.55):
-        proc = subprocess.Popen([sys.executable, "-c", child, str(path)])
+    for round_, delay in enumerate((0.0, 0.002, 0.005, 0.009, 0.014)):
+        first = 1000 * round_
+        proc = subprocess.Popen(
+            [sys.executable, "-c", child, str(path), str(first)], stdout=subprocess.PIPE
+        )
+        assert proc.stdout is not None
+        for _ in range(round_ + 1):  # let it finish a few saves first
+            assert proc.stdout.readline(), f"the saving child died ({proc.wait()})"
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+        proc.stdout.close()
         state = cr.load(path)  # never truncated: the old file or a complete new one
         step = int(state["step"])
-        assert np.all(state["w"] == (0.0 if step < 0 else float(step)))
-        seen.add(step)
-    assert len(seen) > 1  # the child really was overwriting the file when it was killed
+        assert step >= first + round_  # written by this child, after the saves it reported
+        assert np.all(state["w"] == float(step))
     # A kill can strand a temporary file, but only under its own hidden name.
     leftovers = [p.name for p in tmp_path.iterdir() if p.name != "ckpt.npz"]
     assert all(n.startswith(".ckpt.npz.") and n.endswith(".tmp") for n in leftovers)
