@@ -54,18 +54,22 @@ def test_round_trip_of_a_nested_state(tmp_path):
     assert back[3]["nested"][0].shape == (0,)
 
 
-def test_file_is_plain_npz_with_marker_and_readable_names(tmp_path):
+def test_file_is_plain_npz_with_marker_structure_and_arrays_by_position(tmp_path):
     model = _model()
+    state = model.state_dict()
     path = tmp_path / "m.npz"
-    cr.save(model.state_dict(), path)
+    cr.save({"model": state, "epoch": 3}, path)
     with np.load(path, allow_pickle=False) as f:
         assert int(f[MARKER]) == FORMAT_VERSION
-        assert np.array_equal(f["0.weight"], model[0].weight.data)
+        nodes = json.loads(str(f["__structure__"]))
         assert all(f[k].dtype != object for k in f.files)
-        json.loads(str(f["__structure__"]))
+        # The k-th array met in the structure is the member "k".
+        for k, v in enumerate(state.values()):
+            assert np.array_equal(f[str(k)], v)
+    assert nodes[-1][0] == "dict" and [k for k, _ in nodes[-1][1]] == ["model", "epoch"]
     with zipfile.ZipFile(path) as z:
         assert set(z.namelist()) == {
-            f"{k}.npy" for k in [MARKER, "__structure__", *model.state_dict()]
+            f"{k}.npy" for k in [MARKER, "__structure__", *map(str, range(len(state)))]
         }
 
 
@@ -144,7 +148,7 @@ def test_corrupted_bytes_give_a_clear_error(tmp_path):
     cr.save({"w": np.arange(1000.0)}, path)
     data = bytearray(path.read_bytes())
     with zipfile.ZipFile(path) as z:
-        info = z.getinfo("w.npy")
+        info = z.getinfo("0.npy")
     data[info.header_offset + 200] ^= 0xFF  # inside the array's bytes
     path.write_bytes(bytes(data))
     with pytest.raises(CheckpointError, match="CRC"):
@@ -178,14 +182,17 @@ def test_newer_format_versions_are_refused(tmp_path):
         cr.load(path)
 
 
-def test_loading_never_unpickles(tmp_path):
+@pytest.mark.parametrize(
+    ("version", "structure", "member"), [(1, {"array": "x"}, "x"), (2, [["array", 0]], "0")]
+)
+def test_loading_never_unpickles(tmp_path, version, structure, member):
     path = tmp_path / "evil.npz"
     np.savez(
         path,
         **{
-            MARKER: np.array(FORMAT_VERSION),
-            "__structure__": np.array('{"array": "x"}'),
-            "x": np.array([object()], dtype=object),
+            MARKER: np.array(version),
+            "__structure__": np.array(json.dumps(structure)),
+            member: np.array([object()], dtype=object),
         },
     )
     with pytest.raises(CheckpointError, match="pickle"):
