@@ -54,18 +54,22 @@ def test_round_trip_of_a_nested_state(tmp_path):
     assert back[3]["nested"][0].shape == (0,)
 
 
-def test_file_is_plain_npz_with_marker_and_readable_names(tmp_path):
+def test_file_is_plain_npz_with_marker_structure_and_arrays_by_position(tmp_path):
     model = _model()
+    state = model.state_dict()
     path = tmp_path / "m.npz"
-    cr.save(model.state_dict(), path)
+    cr.save({"model": state, "epoch": 3}, path)
     with np.load(path, allow_pickle=False) as f:
         assert int(f[MARKER]) == FORMAT_VERSION
-        assert np.array_equal(f["0.weight"], model[0].weight.data)
+        nodes = json.loads(str(f["__structure__"]))
         assert all(f[k].dtype != object for k in f.files)
-        json.loads(str(f["__structure__"]))
+        # The k-th array met in the structure is the member "k".
+        for k, v in enumerate(state.values()):
+            assert np.array_equal(f[str(k)], v)
+    assert nodes[-1][0] == "dict" and [k for k, _ in nodes[-1][1]] == ["model", "epoch"]
     with zipfile.ZipFile(path) as z:
         assert set(z.namelist()) == {
-            f"{k}.npy" for k in [MARKER, "__structure__", *model.state_dict()]
+            f"{k}.npy" for k in [MARKER, "__structure__", *map(str, range(len(state)))]
         }
 
 
@@ -144,7 +148,7 @@ def test_corrupted_bytes_give_a_clear_error(tmp_path):
     cr.save({"w": np.arange(1000.0)}, path)
     data = bytearray(path.read_bytes())
     with zipfile.ZipFile(path) as z:
-        info = z.getinfo("w.npy")
+        info = z.getinfo("0.npy")
     data[info.header_offset + 200] ^= 0xFF  # inside the array's bytes
     path.write_bytes(bytes(data))
     with pytest.raises(CheckpointError, match="CRC"):
@@ -178,14 +182,17 @@ def test_newer_format_versions_are_refused(tmp_path):
         cr.load(path)
 
 
-def test_loading_never_unpickles(tmp_path):
+@pytest.mark.parametrize(
+    ("version", "structure", "member"), [(1, {"array": "x"}, "x"), (2, [["array", 0]], "0")]
+)
+def test_loading_never_unpickles(tmp_path, version, structure, member):
     path = tmp_path / "evil.npz"
     np.savez(
         path,
         **{
-            MARKER: np.array(FORMAT_VERSION),
-            "__structure__": np.array('{"array": "x"}'),
-            "x": np.array([object()], dtype=object),
+            MARKER: np.array(version),
+            "__structure__": np.array(json.dumps(structure)),
+            member: np.array([object()], dtype=object),
         },
     )
     with pytest.raises(CheckpointError, match="pickle"):
@@ -239,7 +246,11 @@ def test_rng_state_can_be_checkpointed(tmp_path):
 
 
 def test_killing_a_process_mid_save_never_leaves_a_broken_checkpoint(tmp_path):
-    """SIGKILL a child while it saves over and over: every kill leaves a loadable file."""
+    """SIGKILL a child while it saves over and over: every kill leaves a loadable file.
+
+    The child reports each finished save, so the kills land while it is saving
+    however slowly it starts (a busy machine), at several points into a save.
+    """
     import signal
     import subprocess
     import sys
@@ -249,23 +260,29 @@ def test_killing_a_process_mid_save_never_leaves_a_broken_checkpoint(tmp_path):
     cr.save({"step": np.array(-1), "w": np.zeros((256, 256))}, path)
     child = (
         "import sys, numpy as np, chainrule as cr\n"
-        "step = 0\n"
+        "step = int(sys.argv[2])\n"
         "while True:\n"
         "    w = np.full((256, 256), float(step))\n"
         "    cr.save({'step': np.array(step), 'w': w}, sys.argv[1])\n"
+        "    print(step, flush=True)\n"
         "    step += 1\n"
     )
-    seen = set()
-    for delay in (0.05, 0.13, 0.21, 0.34, 0.55):
-        proc = subprocess.Popen([sys.executable, "-c", child, str(path)])
+    for round_, delay in enumerate((0.0, 0.002, 0.005, 0.009, 0.014)):
+        first = 1000 * round_
+        proc = subprocess.Popen(
+            [sys.executable, "-c", child, str(path), str(first)], stdout=subprocess.PIPE
+        )
+        assert proc.stdout is not None
+        for _ in range(round_ + 1):  # let it finish a few saves first
+            assert proc.stdout.readline(), f"the saving child died ({proc.wait()})"
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+        proc.stdout.close()
         state = cr.load(path)  # never truncated: the old file or a complete new one
         step = int(state["step"])
-        assert np.all(state["w"] == (0.0 if step < 0 else float(step)))
-        seen.add(step)
-    assert len(seen) > 1  # the child really was overwriting the file when it was killed
+        assert step >= first + round_  # written by this child, after the saves it reported
+        assert np.all(state["w"] == float(step))
     # A kill can strand a temporary file, but only under its own hidden name.
     leftovers = [p.name for p in tmp_path.iterdir() if p.name != "ckpt.npz"]
     assert all(n.startswith(".ckpt.npz.") and n.endswith(".tmp") for n in leftovers)

@@ -3,21 +3,34 @@
 :func:`save` takes a state dict, or any nesting of dicts, lists and tuples
 whose leaves are numpy arrays, Tensors, numbers, strings, booleans or None
 (so ``{"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch":
-3}`` works), and writes one ``.npz`` archive:
+3}`` works), and writes one ``.npz`` archive (format version 2):
 
-* each array is a member of the archive, named by its path in the nesting
-  (``hidden.weight``, or ``model/hidden.weight`` one level down), so the
-  file can be read with plain ``numpy.load`` too;
 * ``__chainrule_checkpoint__`` holds the format version, the marker
   :func:`load` looks for;
-* ``__structure__`` holds the nesting as JSON text, with every array
-  replaced by the name of its member.
+* ``__structure__`` holds the nesting as JSON text: a flat list of nodes,
+  children before their parent and the whole object last, so no depth of
+  nesting is too deep to read back.  A node is ``["value", x]`` for None, a
+  bool, int, float or str; ``["dict", [[key, child], ...]]``, ``["list",
+  [child, ...]]`` or ``["tuple", [child, ...]]`` with children given by
+  their place in the list; ``["array", k]``, ``["tensor", k]`` or
+  ``["scalar", k]`` for the k-th array;
+* the arrays are the members ``0``, ``1``, ``2``, ... in the order they
+  appear in the structure.  Member names are positions, never the user's
+  keys, so no key (with dots, slashes, an ``.npy`` suffix, the name of a
+  format member, any length) can clash with another; the keys live in the
+  structure.  Plain ``numpy.load`` reads every array too.
 
-Nothing is ever pickled, and :func:`load` reads with ``allow_pickle=False``,
-so loading a file cannot run code.  Saving is atomic: the archive is written
-to a temporary file in the same folder, flushed and synced to disk, then
-renamed over the target, so a crash in the middle never leaves a truncated
-checkpoint where a good one was.
+Nothing is ever pickled, and :func:`load` reads every member with pickle
+disallowed, so loading a file cannot run code; anything in the file that
+:func:`save` could not have written raises :class:`CheckpointError`.  Files
+in format version 1 (arrays named by their path in the nesting) still load.
+
+Saving is atomic: the archive is written to a temporary file next to the
+target, flushed and synced to disk, then renamed over the target, so a crash
+in the middle never leaves a truncated checkpoint where a good one was.  A
+file that is replaced keeps its permission bits; a new file gets the ones
+the umask allows, as ``open(path, "w")`` would give it.  Saving to a symbolic
+link replaces the file the link points to and leaves the link in place.
 
 >>> import os, tempfile
 >>> import chainrule as cr
@@ -32,11 +45,17 @@ checkpoint where a good one was.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
+import math
 import os
-import tempfile
+import secrets
+import stat
+import struct
 import zipfile
-from typing import Any
+import zlib
+from collections.abc import Iterator
+from typing import IO, Any, NoReturn
 
 import numpy as np
 
@@ -49,7 +68,14 @@ MARKER = "__chainrule_checkpoint__"
 #: Name of the archive member holding the JSON description of the nesting.
 STRUCTURE = "__structure__"
 #: The format version this chainrule writes (and the newest it reads).
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+
+# Array dtypes a checkpoint holds: booleans, integers, floats, complex numbers
+# and fixed-width strings.  Everything else would need pickle (objects) or is
+# never written by ``save`` (records, datetimes).
+_KINDS = "biufcUS"
+_LINK_HOPS = 40  # as many symbolic links as Linux follows before giving up (ELOOP)
+_CHUNK = 1 << 20  # bytes read from a member at a time
 
 
 class CheckpointError(ValueError):
@@ -64,25 +90,30 @@ class CheckpointError(ValueError):
 def save(obj: Any, path: str | os.PathLike[str]) -> None:
     """Write ``obj`` (a state dict or a nesting of them) to ``path`` atomically.
 
+    A file already at ``path`` keeps its permission bits (and, where the
+    system allows, its owner and group); a new file gets ``0o666`` less the
+    umask.  If ``path`` is a symbolic link, the file it points to is replaced.
+
     Raises:
         TypeError: for a leaf that cannot be stored without pickle (an
             object array, a class instance, a dict key that is not a str or
             int), naming where it is.
+        ValueError: for a dict, list or tuple that contains itself.
+        FileNotFoundError: if the folder to write in does not exist.
     """
-    arrays: dict[str, np.ndarray] = {}
-    structure = _encode(obj, [], arrays)
+    nodes, arrays = _encode(obj)
     members: dict[str, np.ndarray] = {
         MARKER: np.array(FORMAT_VERSION, dtype=np.int64),
-        STRUCTURE: np.array(json.dumps(structure, allow_nan=True)),
+        # ensure_ascii: every key, even one with lone surrogates, is plain ASCII text here.
+        STRUCTURE: np.array(json.dumps(nodes, allow_nan=True, separators=(",", ":"))),
     }
-    members.update(arrays)
-    target = os.fspath(path)
+    members.update((str(k), arr) for k, arr in enumerate(arrays))
+    given = os.fspath(path)
+    target = _follow_links(given)
     folder = os.path.dirname(os.path.abspath(target))
     if not os.path.isdir(folder):
-        raise FileNotFoundError(f"save: the folder {folder!r} for {target!r} does not exist")
-    fd, tmp = tempfile.mkstemp(
-        dir=folder, prefix="." + os.path.basename(target) + ".", suffix=".tmp"
-    )
+        raise FileNotFoundError(f"save: the folder {folder!r} for {given!r} does not exist")
+    fd, tmp = _create_temp(folder, os.path.basename(target), target)
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **members)  # type: ignore[arg-type]
@@ -94,6 +125,66 @@ def save(obj: Any, path: str | os.PathLike[str]) -> None:
             os.unlink(tmp)
         raise
     _sync_folder(folder)
+
+
+def _follow_links(path: str) -> str:
+    """The file that writing to ``path`` writes to: its last component's links followed.
+
+    Folders along the way may be links too; the rename resolves those itself.
+    """
+    for _ in range(_LINK_HOPS):
+        if not os.path.islink(path):
+            return path
+        # A relative link is relative to the folder holding the link.
+        path = os.path.join(os.path.dirname(path), os.readlink(path))
+    raise OSError(errno.ELOOP, "save: too many levels of symbolic links", path)
+
+
+def _create_temp(folder: str, name: str, target: str) -> tuple[int, str]:
+    """Open a new hidden file in ``folder`` for the archive, with the mode ``target`` will need.
+
+    Replacing a file: created private (0o600), then given that file's owner
+    and permission bits before anything is written.  A new file: created
+    with 0o666, which the system reduces by the umask (and a folder's default
+    ACL) exactly as for any new file.
+    """
+    try:
+        old: os.stat_result | None = os.stat(target)
+    except FileNotFoundError:
+        old = None
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    flags |= getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.tmp")
+        try:
+            fd = os.open(tmp, flags, 0o600 if old is not None else 0o666)
+        except FileExistsError:
+            continue
+        break
+    else:
+        raise FileExistsError(f"save: no free temporary file name in {folder!r}")
+    if old is not None:
+        try:
+            _match(fd, tmp, old)
+        except BaseException:
+            os.close(fd)
+            os.unlink(tmp)
+            raise
+    return fd, tmp
+
+
+def _match(fd: int, tmp: str, old: os.stat_result) -> None:
+    """Give the open file ``fd`` (named ``tmp``) the owner, group and permission bits of ``old``."""
+    new = os.fstat(fd)
+    if hasattr(os, "fchown") and (new.st_uid, new.st_gid) != (old.st_uid, old.st_gid):
+        # Only root may give a file away; an owner may still set a group it belongs to.
+        try:
+            os.fchown(fd, old.st_uid, old.st_gid)
+        except PermissionError:
+            with contextlib.suppress(PermissionError):
+                os.fchown(fd, -1, old.st_gid)
+    # After the chown, which clears set-id bits.
+    os.chmod(fd if os.chmod in os.supports_fd else tmp, stat.S_IMODE(old.st_mode))
 
 
 def _sync_folder(folder: str) -> None:
@@ -110,59 +201,99 @@ def _sync_folder(folder: str) -> None:
         os.close(fd)
 
 
-def _encode(obj: Any, path: list[str], arrays: dict[str, np.ndarray]) -> Any:
-    """The JSON description of ``obj``; arrays go into ``arrays`` under unique member names."""
-    if obj is None or isinstance(obj, (bool, str)):
-        return obj
-    if isinstance(obj, int) and not isinstance(obj, bool):
-        return obj
-    if isinstance(obj, float):
-        return obj
-    if isinstance(obj, dict):
-        items = []
-        for k, v in obj.items():
-            if isinstance(k, bool) or not isinstance(k, (str, int)):
-                raise TypeError(
-                    f"save: dict keys must be str or int, got {type(k).__name__} {k!r} at "
-                    f"{_where(path)}"
-                )
-            items.append([k, _encode(v, [*path, str(k)], arrays)])
-        return {"dict": items}
-    if isinstance(obj, (list, tuple)):
-        kind = "list" if isinstance(obj, list) else "tuple"
-        return {kind: [_encode(v, [*path, str(i)], arrays) for i, v in enumerate(obj)]}
-    if isinstance(obj, Tensor):
-        return {"tensor": _store(obj.data, path, arrays)}
-    if isinstance(obj, np.ndarray):
-        return {"array": _store(obj, path, arrays)}
-    if isinstance(obj, np.generic):
-        return {"scalar": _store(np.asarray(obj), path, arrays)}
-    raise TypeError(
-        f"save: cannot store a {type(obj).__name__} at {_where(path)} without pickle; "
-        "checkpoints hold arrays, Tensors, numbers, strings, booleans, None, and dicts, "
-        "lists and tuples of them"
-    )
+class _Open:
+    """A dict, list or tuple being encoded: its keys, its values, its children's nodes so far."""
+
+    __slots__ = ("children", "container", "keys", "values")
+
+    def __init__(self, container: Any, keys: list[Any] | None, values: list[Any]) -> None:
+        self.container = container
+        self.keys = keys
+        self.values = values
+        self.children: list[int] = []
+
+    def key(self) -> Any:
+        """The key (or index) of the child being encoded."""
+        i = len(self.children)
+        return self.keys[i] if self.keys is not None else i
 
 
-def _store(arr: np.ndarray, path: list[str], arrays: dict[str, np.ndarray]) -> str:
-    if arr.dtype.kind not in "biufcUS":
-        raise TypeError(
-            f"save: the array at {_where(path)} has dtype {arr.dtype}, which cannot be stored "
-            "without pickle"
-        )
-    base = "/".join(path) or "array"
-    if base.startswith("__"):  # names starting "__" belong to the format itself
-        base = "~" + base
-    key, n = base, 1
-    while key in arrays:
-        key = f"{base}#{n}"
-        n += 1
-    arrays[key] = arr
-    return key
+def _encode(obj: Any) -> tuple[list[Any], list[np.ndarray]]:
+    """The structure's node list for ``obj`` (children first, ``obj`` last) and its arrays.
 
+    Walks the nesting with an explicit stack rather than recursion, so any
+    depth saves (and, the list being flat, loads) without hitting Python's
+    recursion limit.
+    """
+    nodes: list[Any] = []
+    arrays: list[np.ndarray] = []
+    stack: list[_Open] = []
+    on_stack: set[int] = set()  # ids of the containers in ``stack``: meeting one again is a cycle
 
-def _where(path: list[str]) -> str:
-    return "/".join(path) if path else "the top level"
+    def where() -> str:
+        return "/".join(str(s.key()) for s in stack) if stack else "the top level"
+
+    def visit(x: Any) -> int | None:
+        """Add the node of a leaf and return its index; push a container and return None."""
+        if isinstance(x, (dict, list, tuple)):
+            if id(x) in on_stack:
+                raise ValueError(f"save: the {type(x).__name__} at {where()} contains itself")
+            if isinstance(x, dict):
+                for k in x:
+                    if isinstance(k, bool) or not isinstance(k, (str, int)):
+                        raise TypeError(
+                            f"save: dict keys must be str or int, got {type(k).__name__} "
+                            f"{k!r} at {where()}"
+                        )
+                stack.append(_Open(x, list(x.keys()), list(x.values())))
+            else:
+                stack.append(_Open(x, None, list(x)))
+            on_stack.add(id(x))
+            return None
+        if isinstance(x, Tensor):
+            kind, arr = "tensor", x.data
+        elif isinstance(x, np.ndarray):
+            kind, arr = "array", x
+        elif isinstance(x, np.generic) and not isinstance(x, str):
+            # Before the float test: np.float64 is a float, and would come back a plain one.
+            kind, arr = "scalar", np.asarray(x)
+        elif x is None or isinstance(x, (bool, int, float, str)):
+            nodes.append(["value", x])
+            return len(nodes) - 1
+        else:
+            raise TypeError(
+                f"save: cannot store a {type(x).__name__} at {where()} without pickle; "
+                "checkpoints hold arrays, Tensors, numbers, strings, booleans, None, and dicts, "
+                "lists and tuples of them"
+            )
+        if arr.dtype.kind not in _KINDS:
+            raise TypeError(
+                f"save: the array at {where()} has dtype {arr.dtype}, which cannot be stored "
+                "without pickle"
+            )
+        arrays.append(arr)
+        nodes.append([kind, len(arrays) - 1])
+        return len(nodes) - 1
+
+    done = visit(obj)
+    while stack:
+        top = stack[-1]
+        if len(top.children) < len(top.values):
+            child = visit(top.values[len(top.children)])
+            if child is not None:
+                top.children.append(child)
+            continue
+        stack.pop()
+        on_stack.discard(id(top.container))
+        if top.keys is not None:
+            nodes.append(["dict", [[k, c] for k, c in zip(top.keys, top.children)]])
+        else:
+            nodes.append(["list" if isinstance(top.container, list) else "tuple", top.children])
+        done = len(nodes) - 1
+        if stack:
+            stack[-1].children.append(done)
+    assert done is not None
+    return nodes, arrays
 
 
 # ---------------------------------------------------------------------------
@@ -173,92 +304,320 @@ def _where(path: list[str]) -> str:
 def load(path: str | os.PathLike[str]) -> Any:
     """Read a checkpoint written by :func:`save` and rebuild the saved object.
 
-    Arrays come back as numpy arrays (Tensors as Tensors), tuples as tuples,
-    dicts with their keys and order.
+    Arrays come back as numpy arrays (Tensors as Tensors, numpy scalars as
+    numpy scalars), tuples as tuples, dicts with their keys and order.
 
     Raises:
         FileNotFoundError: if there is no file at ``path``.
         CheckpointError: if the file is truncated or corrupted, is not a
-            chainrule checkpoint, or was written by a newer format version.
+            chainrule checkpoint, holds anything :func:`save` would not have
+            written, or was written by a newer format version.
     """
     target = os.fspath(path)
     if not os.path.exists(target):
         raise FileNotFoundError(f"load: no checkpoint at {target!r}")
-    try:
-        members = _read_members(target)
-    except CheckpointError:
-        raise
-    except (zipfile.BadZipFile, EOFError, ValueError, KeyError, OSError) as e:
-        if isinstance(e, OSError) and e.errno is not None:
-            raise  # a real I/O failure (permissions, a folder), not a bad file
-        raise CheckpointError(
-            f"load: {target!r} is truncated, corrupted or not a chainrule checkpoint "
-            f"({type(e).__name__}: {e})"
-        ) from e
-    try:
-        structure = json.loads(str(members.pop(STRUCTURE)[()]))
-    except (json.JSONDecodeError, TypeError, ValueError) as e:
-        raise CheckpointError(
-            f"load: {target!r} is corrupted: its structure is not valid ({e})"
-        ) from e
-    members.pop(MARKER)
-    return _decode(structure, members, target)
-
-
-def _read_members(target: str) -> dict[str, np.ndarray]:
-    """Every member of the archive, read in full (so a bad checksum shows up here)."""
-    archive = np.load(target, allow_pickle=False)
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise CheckpointError(
-            f"load: {target!r} is a single numpy array, not a chainrule checkpoint "
-            f"(no {MARKER!r} entry)"
-        )
-    with archive:
-        names = set(archive.files)
-        if MARKER not in names:
+    with open(target, "rb") as fh:
+        if fh.read(6) == b"\x93NUMPY":
             raise CheckpointError(
-                f"load: {target!r} is an .npz archive but not a chainrule checkpoint "
+                f"load: {target!r} is a single numpy array, not a chainrule checkpoint "
                 f"(no {MARKER!r} entry)"
             )
-        # Only version 1 exists so far; later versions will branch on this.
-        _version(archive[MARKER], target)
-        if STRUCTURE not in names:
-            raise CheckpointError(f"load: {target!r} is corrupted: its {STRUCTURE!r} is missing")
-        return {name: archive[name] for name in archive.files}
+        fh.seek(0)
+        with _reading(target, "is truncated, corrupted or not a chainrule checkpoint"):
+            archive = zipfile.ZipFile(fh)
+        with archive:
+            return _Reader(archive, target, os.fstat(fh.fileno()).st_size).load()
 
 
-def _version(marker: np.ndarray, target: str) -> int:
-    if marker.shape != () or marker.dtype.kind not in "iu":
-        raise CheckpointError(f"load: {target!r} has a malformed {MARKER!r} entry")
-    version = int(marker)
-    if version > FORMAT_VERSION:
-        raise CheckpointError(
-            f"load: {target!r} was written in checkpoint format version {version}, but this "
-            f"chainrule reads versions up to {FORMAT_VERSION}; upgrade chainrule to load it"
-        )
-    if version < 1:
-        raise CheckpointError(f"load: {target!r} has an invalid format version {version}")
-    return version
+@contextlib.contextmanager
+def _reading(target: str, what: str) -> Iterator[None]:
+    """Turn whatever a damaged zip or ``.npy`` makes the readers raise into a CheckpointError.
+
+    Errors of the disk itself (an OSError such as EIO) pass through; an
+    OSError from seeking to an offset the file's own bytes give (EINVAL) is
+    damage.
+    """
+    try:
+        yield
+    except CheckpointError:
+        raise
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        zlib.error,
+        struct.error,
+        EOFError,
+        ValueError,  # also UnicodeDecodeError, and numpy's header errors
+        KeyError,
+        OverflowError,
+        NotImplementedError,  # a compression method zipfile lacks
+        RuntimeError,  # an encrypted member
+        OSError,
+    ) as e:
+        if isinstance(e, OSError) and e.errno not in (None, errno.EINVAL, errno.EOVERFLOW):
+            raise
+        raise CheckpointError(f"load: {target!r} {what} ({type(e).__name__}: {e})") from e
 
 
-def _decode(node: Any, members: dict[str, np.ndarray], target: str) -> Any:
-    if node is None or isinstance(node, (bool, int, float, str)):
-        return node
-    if isinstance(node, dict) and len(node) == 1:
-        ((kind, body),) = node.items()
-        if kind == "dict":
-            return {k: _decode(v, members, target) for k, v in body}
-        if kind == "list":
-            return [_decode(v, members, target) for v in body]
-        if kind == "tuple":
-            return tuple(_decode(v, members, target) for v in body)
-        if kind in ("array", "tensor", "scalar"):
-            if body not in members:
-                raise CheckpointError(f"load: {target!r} is corrupted: member {body!r} is missing")
-            arr = members[body]
-            if kind == "tensor":
-                return Tensor(arr)
-            if kind == "scalar":
-                return arr[()]
-            return arr
-    raise CheckpointError(f"load: {target!r} is corrupted: unreadable structure entry {node!r:.60}")
+class _Reader:
+    """Reads one open archive as a checkpoint, checking each part as it goes."""
+
+    def __init__(self, archive: zipfile.ZipFile, target: str, size: int) -> None:
+        self.archive = archive
+        self.target = target
+        self.size = size  # of the whole file, in bytes
+
+    def fail(self, why: str) -> NoReturn:
+        raise CheckpointError(f"load: {self.target!r} is corrupted: {why}")
+
+    def load(self) -> Any:
+        with _reading(self.target, "is truncated, corrupted or not a chainrule checkpoint"):
+            names = self.archive.namelist()
+        seen: set[str] = set()
+        for name in names:
+            if name in seen:
+                self.fail(f"it holds two members named {name!r}, so which one is meant is unclear")
+            seen.add(name)
+        if MARKER + ".npy" not in seen:
+            raise CheckpointError(
+                f"load: {self.target!r} is a zip archive but not a chainrule checkpoint "
+                f"(no {MARKER!r} entry)"
+            )
+        version = self.version(self.member(MARKER))
+        if STRUCTURE + ".npy" not in seen:
+            self.fail(f"its {STRUCTURE!r} is missing")
+        text = self.member(STRUCTURE)
+        if text.shape != () or text.dtype.kind != "U":
+            self.fail(
+                f"its {STRUCTURE!r} should be a single string, got a {text.dtype} array of "
+                f"shape {text.shape}"
+            )
+        try:
+            structure = json.loads(str(text[()]))
+        except RecursionError:
+            self.fail(f"its {STRUCTURE!r} is nested too deeply to be one save wrote")
+        except ValueError as e:
+            self.fail(f"its {STRUCTURE!r} is not valid JSON ({e})")
+        arrays = sorted(seen - {MARKER + ".npy", STRUCTURE + ".npy"})
+        if version == 1:
+            return self.decode_v1(structure, arrays)
+        return self.decode_v2(structure, arrays)
+
+    # -- members ----------------------------------------------------------
+
+    def member(self, name: str) -> np.ndarray:
+        """The array stored as ``name + ".npy"``, read without pickle and checked in full."""
+        what = f"is corrupted: its member {name!r} cannot be read"
+        with _reading(self.target, what), self.archive.open(name + ".npy") as f:
+            info = self.archive.getinfo(name + ".npy")
+            # An uncompressed member's bytes are all in the file: that many
+            # bytes can be set aside at once without trusting the header.
+            stored = info.compress_type == zipfile.ZIP_STORED
+            fits = info.header_offset + info.compress_size <= self.size
+            return self.read_npy(f, name, info.compress_size if stored and fits else 0)
+
+    def read_npy(self, f: IO[bytes], name: str, room: int) -> np.ndarray:
+        """The array in the open ``.npy`` member ``f``; ``room`` bytes may be allocated at once."""
+        fmt = np.lib.format
+        version = fmt.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = fmt.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, fortran, dtype = fmt.read_array_header_2_0(f)
+        else:
+            self.fail(f"its member {name!r} is in .npy version {version}, which save never writes")
+        if dtype.kind not in _KINDS or dtype.fields is not None or dtype.subdtype is not None:
+            why = "would need pickle to read" if dtype.hasobject else "save never writes"
+            self.fail(f"its member {name!r} has dtype {dtype}, which {why}")
+        if any(n < 0 for n in shape):
+            self.fail(f"its member {name!r} has the negative shape {shape}")
+        count = math.prod(shape)
+        size = count * dtype.itemsize
+        # An uncompressed member that fits in the file is read straight into an
+        # array (uninitialised, like numpy's own reader).  Anything else is read
+        # as it comes rather than allocated as the header claims: a damaged
+        # header cannot ask for more memory than the data holds.
+        out: np.ndarray | bytearray = np.empty(size, np.uint8) if size <= room else bytearray()
+        got = 0
+        while got < size:
+            chunk = f.read(min(size - got, _CHUNK))
+            if not chunk:
+                self.fail(
+                    f"its member {name!r} holds {got} bytes of data, but its header "
+                    f"describes {size} ({dtype} of shape {shape})"
+                )
+            if isinstance(out, bytearray):
+                out += chunk
+            else:
+                out[got : got + len(chunk)] = np.frombuffer(chunk, np.uint8)
+            got += len(chunk)
+        if f.read(1):  # also where zipfile checks the member's CRC
+            self.fail(f"its member {name!r} holds more data than its header describes")
+        if not dtype.itemsize:
+            arr = np.zeros(count, dtype)
+        elif isinstance(out, bytearray):
+            arr = np.frombuffer(out, dtype=dtype)  # no copy, and writable over a bytearray
+        else:
+            arr = out.view(dtype)
+        if fortran:
+            return arr.reshape(shape[::-1]).transpose()
+        return arr.reshape(shape)
+
+    def version(self, marker: np.ndarray) -> int:
+        if marker.shape != () or marker.dtype.kind not in "iu":
+            self.fail(
+                f"its {MARKER!r} should be one integer, got a {marker.dtype} array of shape "
+                f"{marker.shape}"
+            )
+        version = int(marker)
+        if version > FORMAT_VERSION:
+            raise CheckpointError(
+                f"load: {self.target!r} was written in checkpoint format version {version}, but "
+                f"this chainrule reads versions up to {FORMAT_VERSION}; upgrade chainrule to "
+                "load it"
+            )
+        if version < 1:
+            self.fail(f"its format version {version} is invalid")
+        return version
+
+    def check_members(self, used: list[str], present: list[str]) -> None:
+        """Every member the structure names is there, and no other."""
+        missing = sorted(set(used) - set(present))
+        if missing:
+            self.fail(f"the arrays {_few(missing)} it refers to are missing")
+        extra = sorted(set(present) - set(used))
+        if extra:
+            self.fail(f"it holds members {_few(extra)} that its structure does not use")
+
+    # -- version 2: a flat list of nodes -------------------------------------
+
+    def decode_v2(self, nodes: Any, present: list[str]) -> Any:
+        """Check the node list is a tree save could have written, then build it."""
+        if not isinstance(nodes, list) or not nodes:
+            self.fail(f"its {STRUCTURE!r} should be a non-empty list of nodes")
+        used_node = [False] * len(nodes)
+        refs: dict[int, tuple[int, str]] = {}  # array number -> (its node, the node's kind)
+
+        def child(c: Any, i: int) -> None:
+            if type(c) is not int or not 0 <= c < i:
+                self.fail(f"node {i} refers to {c!r}, which is not an earlier node")
+            if used_node[c]:
+                self.fail(f"node {c} is used twice (again by node {i})")
+            used_node[c] = True
+
+        for i, node in enumerate(nodes):
+            if not (isinstance(node, list) and len(node) == 2 and isinstance(node[0], str)):
+                self.fail(f"node {i} is not a [kind, body] pair: {node!r:.60}")
+            kind, body = node
+            if kind == "value":
+                if isinstance(body, (list, dict)):
+                    self.fail(f"node {i} holds a {type(body).__name__} as a plain value")
+            elif kind in ("list", "tuple", "dict"):
+                if not isinstance(body, list):
+                    self.fail(f"node {i} ({kind}) does not list its items")
+                if kind != "dict":
+                    for c in body:
+                        child(c, i)
+                    continue
+                keys: set[Any] = set()
+                for item in body:
+                    if not (isinstance(item, list) and len(item) == 2):
+                        self.fail(f"node {i} (dict) has an item that is not a [key, node] pair")
+                    key, c = item
+                    if isinstance(key, bool) or not isinstance(key, (str, int)):
+                        self.fail(f"node {i} (dict) has the key {key!r:.60}, not a str or int")
+                    if key in keys:
+                        self.fail(f"node {i} (dict) has the key {key!r:.60} twice")
+                    keys.add(key)
+                    child(c, i)
+            elif kind in ("array", "tensor", "scalar"):
+                if type(body) is not int or body < 0:
+                    self.fail(f"node {i} ({kind}) refers to {body!r:.60}, not an array number")
+                if body in refs:
+                    self.fail(f"array {body} is used twice (by nodes {refs[body][0]} and {i})")
+                refs[body] = (i, kind)
+            else:
+                self.fail(f"node {i} has the unknown kind {kind!r:.60}")
+        unused = [i for i, u in enumerate(used_node[:-1]) if not u]
+        if unused:
+            self.fail(f"nodes {_few(unused)} are not part of the saved object")
+        self.check_members([f"{k}.npy" for k in refs], present)
+        arrays = {k: self.leaf(kind, self.member(str(k)), i) for k, (i, kind) in refs.items()}
+        built: list[Any] = []
+        for kind, body in nodes:
+            if kind == "value":
+                built.append(body)
+            elif kind == "list":
+                built.append([built[c] for c in body])
+            elif kind == "tuple":
+                built.append(tuple(built[c] for c in body))
+            elif kind == "dict":
+                built.append({k: built[c] for k, c in body})
+            else:
+                built.append(arrays[body])
+        return built[-1]
+
+    def leaf(self, kind: str, arr: np.ndarray, node: Any) -> Any:
+        """What an array node stands for: the array, a Tensor of it, or its one element."""
+        if kind == "tensor":
+            if arr.dtype.kind not in "biuf":
+                self.fail(f"node {node} is a Tensor of dtype {arr.dtype}; Tensors hold numbers")
+            return Tensor(arr)
+        if kind == "scalar":
+            if arr.shape != ():
+                self.fail(f"node {node} is a scalar, but its array has shape {arr.shape}")
+            return arr[()]
+        return arr
+
+    # -- version 1: nested JSON, arrays named by their path --------------------
+
+    def decode_v1(self, structure: Any, present: list[str]) -> Any:
+        """Read a version 1 structure: nested nodes; an array node holds its member's name.
+
+        Version 1 wrote each array as the member ``name + ".npy"``.  Reading the
+        archive by those exact member names (not through numpy's lookup, which
+        also tries ``name`` itself as a member) finds every array, even for keys
+        ending in ``.npy``.
+        """
+        used: dict[str, None] = {}  # member names in the order met
+
+        def walk(node: Any) -> Any:
+            if node is None or isinstance(node, (bool, int, float, str)):
+                return node
+            if isinstance(node, dict) and len(node) == 1:
+                ((kind, body),) = node.items()
+                if kind == "dict" and isinstance(body, list):
+                    out: dict[Any, Any] = {}
+                    for item in body:
+                        if not (isinstance(item, list) and len(item) == 2):
+                            self.fail("a dict has an item that is not a [key, value] pair")
+                        key, value = item
+                        if isinstance(key, bool) or not isinstance(key, (str, int)):
+                            self.fail(f"a dict has the key {key!r:.60}, not a str or int")
+                        out[key] = walk(value)
+                    return out
+                if kind in ("list", "tuple") and isinstance(body, list):
+                    items = [walk(v) for v in body]
+                    return items if kind == "list" else tuple(items)
+                if kind in ("array", "tensor", "scalar") and isinstance(body, str):
+                    name = body + ".npy"
+                    if name not in present:
+                        self.fail(f"the array {body!r:.60} it refers to is missing")
+                    if name in used:
+                        self.fail(f"its structure uses the array {body!r:.60} twice")
+                    used[name] = None
+                    return self.leaf(kind, self.member(body), repr(body))
+            self.fail(f"unreadable structure entry {node!r:.60}")
+
+        try:
+            obj = walk(structure)
+        except RecursionError:
+            self.fail(f"its {STRUCTURE!r} is nested too deeply to read")
+        self.check_members(list(used), present)
+        return obj
+
+
+def _few(items: list[Any]) -> str:
+    """A short listing of ``items`` for a message."""
+    shown = ", ".join(repr(x) for x in items[:5])
+    return shown + (f" and {len(items) - 5} more" if len(items) > 5 else "")
