@@ -148,6 +148,18 @@ def exp(x: Any) -> Any:
     return np.exp(x)
 
 
+def sigmoid(x: Any) -> Any:
+    """The logistic function 1/(1+e^-x), without overflow for any x."""
+    if isinstance(x, _AnyNode):
+        return x.sigmoid()
+    if isinstance(x, float):
+        if x >= 0:
+            return 1.0 / (1.0 + math.exp(-x))
+        e = math.exp(x)
+        return e / (1.0 + e)
+    return np.exp(-np.logaddexp(0.0, -x))
+
+
 def power(x: Any, e: Any) -> Any:
     """``x ** e``; for Python floats, inf or nan where IEEE 754 gives them."""
     if isinstance(x, float) and not isinstance(e, _AnyNode):
@@ -501,6 +513,16 @@ RELU = Op(
     (lambda g, out, ctx, a: g * (raw(a) > 0),),
     ("1 if x>0 else 0",),
     "Rectifier: d relu(x)/dx = 1 for x > 0, else 0 (0 at x = 0, as PyTorch).",
+    elementwise=True,
+)
+SOFTPLUS = Op(
+    "softplus",
+    "log(1+exp(x))",
+    # The slope is taken from x, not from the output: sigmoid(x) = 1 - e^-out
+    # would lose every digit for x far below 0, where out is tiny.
+    (lambda g, out, ctx, a: g * sigmoid(a),),
+    ("sigmoid(x)",),
+    "Softplus: d log(1+e^x)/dx = e^x/(1+e^x) = sigmoid(x), smooth at every order.",
     elementwise=True,
 )
 ABS = Op(
