@@ -221,6 +221,16 @@ def test_bce_of_a_saturated_sigmoid_has_the_exact_logit_gradient():
     np.testing.assert_allclose(g.data, gl.data, rtol=1e-9)
 
 
+def test_bce_of_a_sigmoid_rounded_to_one_has_no_gradient_but_with_logits_does():
+    z = _leaf([40.0])
+    p = z.sigmoid()
+    assert p.item() == 1.0  # sigmoid(40) = 1 - 4e-18 rounds to 1
+    (g,) = cr.grad(F.binary_cross_entropy(p, np.array([0.0])), [z])
+    assert g.item() == 0.0
+    (gl,) = cr.grad(F.binary_cross_entropy_with_logits(z, np.array([0.0])), [z])
+    assert gl.item() == pytest.approx(1.0, rel=1e-15)
+
+
 # ---------------------------------------------------------------------------
 # dtype: numpy scalars do not widen a float32 tensor.
 # ---------------------------------------------------------------------------
