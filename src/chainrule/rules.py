@@ -148,6 +148,18 @@ def exp(x: Any) -> Any:
     return np.exp(x)
 
 
+def sigmoid(x: Any) -> Any:
+    """The logistic function 1/(1+e^-x), without overflow for any x."""
+    if isinstance(x, _AnyNode):
+        return x.sigmoid()
+    if isinstance(x, float):
+        if x >= 0:
+            return 1.0 / (1.0 + math.exp(-x))
+        e = math.exp(x)
+        return e / (1.0 + e)
+    return np.exp(-np.logaddexp(0.0, -x))
+
+
 def power(x: Any, e: Any) -> Any:
     """``x ** e``; for Python floats, inf or nan where IEEE 754 gives them."""
     if isinstance(x, float) and not isinstance(e, _AnyNode):
@@ -226,6 +238,36 @@ def where(cond: Any, a: Any, b: Any) -> Any:
 
         return node_where(cond, a, b)
     return np.where(raw(cond), a, b)
+
+
+def select(mask: Any, g: Any) -> Any:
+    """``g`` where ``mask`` holds, else 0: a selection, not the product ``g * mask``.
+
+    The two differ only when ``g`` holds inf or nan, where ``g * 0`` is nan:
+    a gradient that is infinite downstream must still give exactly 0 to an
+    input that did not take part (as PyTorch's masked rules do).
+    """
+    if isinstance(g, (np.ndarray, np.generic)):
+        return np.where(mask, g, 0.0)
+    return _pick(raw(mask), g, True)
+
+
+def zero_where(mask: Any, g: Any) -> Any:
+    """0 where ``mask`` holds, else ``g`` (PyTorch's ``masked_fill``); see :func:`select`."""
+    if isinstance(g, (np.ndarray, np.generic)):
+        return np.where(mask, 0.0, g)
+    return _pick(raw(mask), g, False)
+
+
+def _pick(mask: Any, g: Any, keep: bool) -> Any:
+    """``g`` where ``mask == keep``, else 0, for a float, a Value node or a Tensor node ``g``."""
+    if isinstance(g, _AnyNode) and isinstance(g.data, np.ndarray):
+        from .tensor import where as node_where
+
+        return node_where(mask, g, 0.0) if keep else node_where(mask, 0.0, g)
+    if bool(mask) == keep:
+        return g
+    return type(g)._wrap_grad(0.0) if isinstance(g, _AnyNode) else 0.0
 
 
 def take(x: Any, index: Any) -> Any:
@@ -369,9 +411,13 @@ def _inverse(perm: tuple[int, ...]) -> tuple[int, ...]:
 def _max_vjp(g: Any, out: Any, ctx: Any, a: Any) -> Any:
     axis, keepdims = ctx
     shape = shape_of(a)
-    hit = raw(a) == np.asarray(expand_reduced(raw(out), shape, axis, keepdims))
+    x, top = raw(a), raw(out)
+    m = np.asarray(expand_reduced(top, shape, axis, keepdims))
+    hit = x == m
+    if np.isnan(top).any():  # a NaN maximum came from the NaN entries: they take the gradient
+        hit |= np.isnan(x) & np.isnan(m)
     share = hit / np.sum(hit, axis=axis, keepdims=True)  # ties split the gradient evenly
-    return expand_reduced(g, shape, axis, keepdims) * share
+    return select(hit, expand_reduced(g, shape, axis, keepdims) * share)
 
 
 def _concat_vjp(i: int, g: Any, out: Any, ctx: Any, *inputs: Any) -> Any:
@@ -385,10 +431,14 @@ def _stack_vjp(i: int, g: Any, out: Any, ctx: Any, *inputs: Any) -> Any:
     return g[(slice(None),) * axis + (i,)]
 
 
-def _tie_share(a: Any, b: Any, wins: Any) -> Any:
-    """1 where ``wins``, 0.5 on ties: the split PyTorch uses for maximum/minimum."""
+def _tie_vjp(g: Any, a: Any, b: Any, loses: Any) -> Any:
+    """The gradient of maximum/minimum for ``a``: all of ``g`` where ``a`` wins, half on a tie.
+
+    Where ``a`` loses it is 0 by selection, even for an infinite ``g``; where a
+    comparison fails (NaN) both inputs get ``g``.  This is PyTorch's rule.
+    """
     a, b = raw(a), raw(b)
-    return wins(a, b) + 0.5 * (a == b)
+    return zero_where(loses(a, b), g * (1.0 - 0.5 * (a == b)))
 
 
 # ---------------------------------------------------------------------------
@@ -503,9 +553,20 @@ SIGMOID = Op(
 RELU = Op(
     "relu",
     "max(x, 0)",
-    (lambda g, out, ctx, a: g * (raw(a) > 0),),
+    # Selected by the output, as PyTorch does: relu(nan) = nan passes g on.
+    (lambda g, out, ctx, a: zero_where(raw(out) <= 0, g),),
     ("1 if x>0 else 0",),
     "Rectifier: d relu(x)/dx = 1 for x > 0, else 0 (0 at x = 0, as PyTorch).",
+    elementwise=True,
+)
+SOFTPLUS = Op(
+    "softplus",
+    "log(1+exp(x))",
+    # The slope is taken from x, not from the output: sigmoid(x) = 1 - e^-out
+    # would lose every digit for x far below 0, where out is tiny.
+    (lambda g, out, ctx, a: g * sigmoid(a),),
+    ("sigmoid(x)",),
+    "Softplus: d log(1+e^x)/dx = e^x/(1+e^x) = sigmoid(x), smooth at every order.",
     elementwise=True,
 )
 ABS = Op(
@@ -527,7 +588,7 @@ SQRT = Op(
 CLIP = Op(
     "clip",
     "clip(x, lo, hi)",
-    (lambda g, out, ctx, a: g * ((raw(a) >= ctx[0]) & (raw(a) <= ctx[1])),),
+    (lambda g, out, ctx, a: select((raw(a) >= ctx[0]) & (raw(a) <= ctx[1]), g),),
     ("1 if lo<=x<=hi else 0",),
     "Clipping: d clip(x)/dx = 1 inside [lo, hi], 0 where x was clipped.",
     elementwise=True,
@@ -536,8 +597,8 @@ MAXIMUM = Op(
     "maximum",
     "maximum(a, b)",
     (
-        lambda g, out, ctx, a, b: g * _tie_share(a, b, np.greater),
-        lambda g, out, ctx, a, b: g * _tie_share(b, a, np.greater),
+        lambda g, out, ctx, a, b: _tie_vjp(g, a, b, np.less),
+        lambda g, out, ctx, a, b: _tie_vjp(g, b, a, np.less),
     ),
     ("1 if a>b, 1/2 if a=b, else 0", "1 if b>a, 1/2 if a=b, else 0"),
     "Elementwise maximum: the gradient goes to the larger input; ties split it in half.",
@@ -547,8 +608,8 @@ MINIMUM = Op(
     "minimum",
     "minimum(a, b)",
     (
-        lambda g, out, ctx, a, b: g * _tie_share(a, b, np.less),
-        lambda g, out, ctx, a, b: g * _tie_share(b, a, np.less),
+        lambda g, out, ctx, a, b: _tie_vjp(g, a, b, np.greater),
+        lambda g, out, ctx, a, b: _tie_vjp(g, b, a, np.greater),
     ),
     ("1 if a<b, 1/2 if a=b, else 0", "1 if b<a, 1/2 if a=b, else 0"),
     "Elementwise minimum: the gradient goes to the smaller input; ties split it in half.",

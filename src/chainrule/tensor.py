@@ -879,11 +879,19 @@ def _operand(x: Any, like: Tensor | None, op: str) -> Any:
             like is not None
             and like.data.dtype.kind == "f"
             and isinstance(x, (np.ndarray, np.generic))
-            and x.dtype.kind in "iu"
+            and (x.dtype.kind in "iu" or (x.dtype.kind == "f" and x.ndim == 0))
         ):
-            # Integers never widen a float tensor (float32 * int64 stays float32).
+            # Integers never widen a float tensor (float32 * int64 stays float32),
+            # and neither does a float scalar (float32 * np.float64(2) stays
+            # float32), as in PyTorch, where a scalar only sets the kind.
             dt = like.data.dtype
-            return dt.type(x) if isinstance(x, np.generic) else x.astype(dt)
+            if isinstance(x, np.generic) or x.ndim == 0:
+                token = silence()  # a scalar beyond float32's range becomes inf
+                try:
+                    return dt.type(x)
+                finally:
+                    restore(token)
+            return x.astype(dt)
         return x
     if isinstance(x, (list, tuple)):
         try:

@@ -12,6 +12,8 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from . import rules as R
 from .engine import PLAIN, STATE, Mode, Node, check_forward, tick
 
@@ -201,6 +203,21 @@ class Value(Node):
     def __ge__(self, other: Value | Number) -> bool:
         return self.data >= _num(other, ">=")
 
+    def __eq__(self, other: object) -> bool:
+        """Equal numbers, as ``<=`` and ``>=`` compare them (``Value(2.0) == 2`` is True).
+
+        Hashing stays by identity, so a set or dict of Values (the engine's
+        gradients, for one) keeps two Values with equal numbers apart.
+        """
+        o = _number_or_none(other)
+        return NotImplemented if o is None else self.data == o
+
+    def __ne__(self, other: object) -> bool:
+        o = _number_or_none(other)
+        return NotImplemented if o is None else self.data != o
+
+    __hash__ = Node.__hash__
+
     def __float__(self) -> float:
         return self.data
 
@@ -232,6 +249,17 @@ def _fmt(g: Any) -> str:
     if isinstance(g, Value):
         return f"Value({g.data:.6g})"
     return f"{g:.6g}"
+
+
+def _number_or_none(x: object) -> float | None:
+    """The number behind ``x`` for ``==``, or None when ``x`` is not a real number."""
+    if isinstance(x, Value):
+        return x.data
+    if isinstance(x, (int, float)):
+        return float(x)
+    if isinstance(x, (np.generic, np.ndarray)) and x.ndim == 0 and x.dtype.kind in "biuf":
+        return float(x)
+    return None
 
 
 def _num(x: Any, op: str) -> float:

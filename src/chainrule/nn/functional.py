@@ -27,7 +27,7 @@ import numpy as np
 from .. import rules as R
 from ..engine import Quiet
 from ..random import resolve
-from ..tensor import Tensor, _make, maximum, where
+from ..tensor import Tensor, _make, where
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -88,14 +88,22 @@ def relu(input: Any) -> Tensor:  # noqa: A002
 
 
 def softplus(input: Any) -> Tensor:  # noqa: A002
-    """log(1 + e^x), computed as ``max(x, 0) + log(1 + e^-|x|)`` so it never overflows.
+    """log(1 + e^x), computed as ``logaddexp(0, x)`` so it never overflows.
 
-    Its derivative is the logistic function sigmoid(x); the engine gets it
-    from the pieces (at x = 0 the halves of ``maximum``'s tie and ``abs``'s
-    zero slope add up to exactly 1/2).
+    It is one ``softplus`` op whose derivative is the logistic function
+    sigmoid(x), itself a graph op under ``create_graph``: every derivative
+    is smooth, so the second one at x = 0 is sigmoid'(0) = 1/4.  (A stable
+    formula built from ``abs`` or ``maximum`` would have the right first
+    derivative but a second derivative of 0 at their kink.)
+
+    >>> import chainrule as cr
+    >>> x = cr.Tensor([0.0], requires_grad=True)
+    >>> (g,) = cr.grad(softplus(x).sum(), [x], create_graph=True)
+    >>> g.item(), cr.grad(g.sum(), [x])[0].item()
+    (0.5, 0.25)
     """
     x = _as_tensor(input, "softplus")
-    return maximum(x, 0.0) + (1.0 + (-x.abs()).exp()).log()
+    return _make(np.logaddexp(0.0, x.data), R.SOFTPLUS, (x,))
 
 
 def softmax(input: Any, axis: int = -1, *, dim: int | None = None) -> Tensor:  # noqa: A002
@@ -206,9 +214,9 @@ def binary_cross_entropy_with_logits(
         (1 - y) x + (1 + (w_pos - 1) y) softplus(-x)
 
     with the stable :func:`softplus`; no exponential can overflow.  Without
-    ``pos_weight`` (w_pos = 1) this is ``softplus(x) - x y``, that is
-    ``max(x, 0) - x y + log(1 + e^-|x|)``, and its derivative with respect to
-    x is sigmoid(x) - y.
+    ``pos_weight`` (w_pos = 1) this is ``softplus(x) - x y``, whose
+    derivative with respect to x is sigmoid(x) - y and whose second
+    derivative is sigmoid(x) (1 - sigmoid(x)), at x = 0 as anywhere.
 
     >>> import chainrule as cr
     >>> round(binary_cross_entropy_with_logits(cr.Tensor([0.0]), cr.Tensor([1.0])).item(), 6)
@@ -218,7 +226,7 @@ def binary_cross_entropy_with_logits(
     y = _target(target, x, "binary_cross_entropy_with_logits")
     _check_reduction(reduction, "binary_cross_entropy_with_logits")
     if pos_weight is None:
-        loss = softplus(x) - x * y  # = max(x, 0) - x y + log(1 + e^-|x|)
+        loss = softplus(x) - x * y
     else:
         pw = _weight(pos_weight, x, "binary_cross_entropy_with_logits (pos_weight)")
         loss = (1.0 - y) * x + (1.0 + (pw - 1.0) * y) * softplus(-x)
