@@ -49,7 +49,7 @@ import weakref
 from collections.abc import Callable, Iterable, Sequence
 from functools import wraps
 from heapq import heapify, heappop, heappush
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -59,22 +59,28 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class Mode(NamedTuple):
-    """What a thread records.
+class Mode:
+    """What a thread records (one shared instance per combination, never changed).
 
     ``grad``: whether operations record a graph (see :class:`no_grad`);
     ``scope``: the dotted name of the innermost module whose forward is running
     (see :class:`scope`); ``anomaly``: whether :class:`detect_anomaly` is on.
     """
 
-    grad: bool
-    scope: str | None
-    anomaly: bool
+    __slots__ = ("anomaly", "grad", "scope")
+
+    def __init__(self, grad: bool, scope: str | None, anomaly: bool) -> None:
+        self.grad = grad
+        self.scope = scope
+        self.anomaly = anomaly
+
+    def __repr__(self) -> str:
+        return f"Mode(grad={self.grad}, scope={self.scope!r}, anomaly={self.anomaly})"
 
 
 @functools.lru_cache(maxsize=4096)
 def _mode(grad: bool, scope: str | None, anomaly: bool) -> Mode:
-    """The one Mode with these switches: a switch reuses it instead of making a tuple."""
+    """The one Mode with these switches: switching reuses it instead of making another."""
     return Mode(grad, scope, anomaly)
 
 
@@ -89,7 +95,7 @@ class _ThreadState(threading.local):
     As in PyTorch, the switches belong to the thread that sets them: a
     backward pass or a ``no_grad`` block in one thread never changes what
     another thread records, and a new thread starts from the defaults.  The
-    three are kept in one tuple so that making a node reads thread-local
+    three are kept in one object so that making a node reads thread-local
     storage once, and compares it with :data:`PLAIN`.
     """
 
