@@ -233,41 +233,26 @@ def broadcast_to(x: Any, shape: tuple[int, ...]) -> Any:
 
 
 def where(cond: Any, a: Any, b: Any) -> Any:
-    if isinstance(a, Node) or isinstance(b, Node):
-        from .tensor import where as node_where
+    """``a`` where ``cond`` holds, else ``b``, for floats, arrays and nodes alike.
 
-        return node_where(cond, a, b)
-    return np.where(raw(cond), a, b)
-
-
-def select(mask: Any, g: Any) -> Any:
-    """``g`` where ``mask`` holds, else 0: a selection, not the product ``g * mask``.
-
-    The two differ only when ``g`` holds inf or nan, where ``g * 0`` is nan:
-    a gradient that is infinite downstream must still give exactly 0 to an
-    input that did not take part (as PyTorch's masked rules do).
+    Rules use it to hand a gradient to some elements and exactly 0 to the
+    others.  It is a selection, not a product with a 0/1 mask: ``g * 0`` is nan
+    where ``g`` is infinite, and an input that took no part must still get 0
+    (PyTorch's masked rules select too).  ``cond`` is plain data: a mask has no
+    gradient.
     """
-    if isinstance(g, (np.ndarray, np.generic)):
-        return np.where(mask, g, 0.0)
-    return _pick(raw(mask), g, True)
+    cond = raw(cond)
+    node = a if isinstance(a, _AnyNode) else b if isinstance(b, _AnyNode) else None
+    if node is None:
+        if isinstance(a, (np.ndarray, np.generic)) or isinstance(b, (np.ndarray, np.generic)):
+            return np.where(cond, a, b)
+        return a if cond else b  # Python floats, for Value
+    if isinstance(node.data, np.ndarray):
+        from .tensor import where as tensor_where
 
-
-def zero_where(mask: Any, g: Any) -> Any:
-    """0 where ``mask`` holds, else ``g`` (PyTorch's ``masked_fill``); see :func:`select`."""
-    if isinstance(g, (np.ndarray, np.generic)):
-        return np.where(mask, 0.0, g)
-    return _pick(raw(mask), g, False)
-
-
-def _pick(mask: Any, g: Any, keep: bool) -> Any:
-    """``g`` where ``mask == keep``, else 0, for a float, a Value node or a Tensor node ``g``."""
-    if isinstance(g, _AnyNode) and isinstance(g.data, np.ndarray):
-        from .tensor import where as node_where
-
-        return node_where(mask, g, 0.0) if keep else node_where(mask, 0.0, g)
-    if bool(mask) == keep:
-        return g
-    return type(g)._wrap_grad(0.0) if isinstance(g, _AnyNode) else 0.0
+        return tensor_where(cond, a, b)
+    picked = a if cond else b  # Value nodes
+    return picked if isinstance(picked, _AnyNode) else type(node)._wrap_grad(picked)
 
 
 def take(x: Any, index: Any) -> Any:
@@ -417,7 +402,7 @@ def _max_vjp(g: Any, out: Any, ctx: Any, a: Any) -> Any:
     if np.isnan(top).any():  # a NaN maximum came from the NaN entries: they take the gradient
         hit |= np.isnan(x) & np.isnan(m)
     share = hit / np.sum(hit, axis=axis, keepdims=True)  # ties split the gradient evenly
-    return select(hit, expand_reduced(g, shape, axis, keepdims) * share)
+    return where(hit, expand_reduced(g, shape, axis, keepdims) * share, 0.0)
 
 
 def _concat_vjp(i: int, g: Any, out: Any, ctx: Any, *inputs: Any) -> Any:
@@ -438,7 +423,7 @@ def _tie_vjp(g: Any, a: Any, b: Any, loses: Any) -> Any:
     comparison fails (NaN) both inputs get ``g``.  This is PyTorch's rule.
     """
     a, b = raw(a), raw(b)
-    return zero_where(loses(a, b), g * (1.0 - 0.5 * (a == b)))
+    return where(loses(a, b), 0.0, g * (1.0 - 0.5 * (a == b)))
 
 
 # ---------------------------------------------------------------------------
@@ -554,7 +539,7 @@ RELU = Op(
     "relu",
     "max(x, 0)",
     # Selected by the output, as PyTorch does: relu(nan) = nan passes g on.
-    (lambda g, out, ctx, a: zero_where(raw(out) <= 0, g),),
+    (lambda g, out, ctx, a: where(raw(out) <= 0, 0.0, g),),
     ("1 if x>0 else 0",),
     "Rectifier: d relu(x)/dx = 1 for x > 0, else 0 (0 at x = 0, as PyTorch).",
     elementwise=True,
@@ -588,7 +573,7 @@ SQRT = Op(
 CLIP = Op(
     "clip",
     "clip(x, lo, hi)",
-    (lambda g, out, ctx, a: select((raw(a) >= ctx[0]) & (raw(a) <= ctx[1]), g),),
+    (lambda g, out, ctx, a: where((raw(a) >= ctx[0]) & (raw(a) <= ctx[1]), g, 0.0),),
     ("1 if lo<=x<=hi else 0",),
     "Clipping: d clip(x)/dx = 1 inside [lo, hi], 0 where x was clipped.",
     elementwise=True,
