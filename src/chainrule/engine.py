@@ -546,10 +546,10 @@ def run_backward(
             # gradients that may need unbroadcasting or a dtype cast.
             arrays = isinstance(out, ndarray)
             if plain:
-                if node.grad is None and (g.__class__ is ndarray or g.__class__ is float):
-                    node.grad = g  # the first gradient this node has stored: keep it as it is
+                if node.grad is not None or (arrays and g.__class__ is not ndarray):
+                    add_to_grad(node, g)  # a sum, or a numpy scalar for a 0-d tensor
                 else:
-                    add_to_grad(node, g)
+                    node.grad = g
             else:
                 _keep(node, g, store, create_graph, want, result)
             parents = node._parents
@@ -614,7 +614,7 @@ def run_backward(
             if not plain:
                 _keep(leaf, g, store, create_graph, want, result)
                 continue
-            if leaf.grad is None and (g.__class__ is ndarray or g.__class__ is float):
+            if leaf.grad is None and (g.__class__ is float or g.__class__ is ndarray):
                 leaf.grad = g
             else:
                 add_to_grad(leaf, g)
