@@ -345,3 +345,23 @@ def test_a_failed_recorded_write_changes_nothing():
         t[0:2] = w
     assert not t.requires_grad and t.is_leaf
     np.testing.assert_array_equal(t.data, [1.0, 2.0])
+
+
+def test_copies_and_pickles_carry_no_version_and_shallow_copies_share_it():
+    import copy
+    import pickle
+
+    model = cr.nn.Linear(2, 2)
+    model(cr.Tensor(np.ones((3, 2))))  # the forward viewed the weight (weight.T)
+    for twin in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
+        np.testing.assert_array_equal(twin.weight.data, model.weight.data)
+        assert not np.shares_memory(twin.weight.data, model.weight.data)
+        buffer = cr.Tensor(twin.weight.data)  # (a copy)
+        buffer[0] = cr.Tensor([1.0, 2.0], requires_grad=True)  # nothing else holds it
+    c = cr.Tensor([1.0, 2.0])
+    w = cr.Tensor([3.0, 4.0], requires_grad=True)
+    loss = (w * c).sum()
+    shallow = copy.copy(c)
+    shallow += 1.0  # the same memory as c
+    with pytest.raises(InplaceError):
+        loss.backward()

@@ -208,6 +208,26 @@ class Tensor(Node):
             )
         return bool(self.data)
 
+    def __getstate__(self) -> tuple[None, dict[str, Any]]:
+        """What pickle and ``copy`` keep: every slot but the memory's version.
+
+        A copy has memory of its own, so it starts with no version to share.
+        """
+        slots = {}
+        for cls in type(self).__mro__:
+            for name in getattr(cls, "__slots__", ()):
+                if name not in ("__weakref__", "_vc") and hasattr(self, name):
+                    slots[name] = getattr(self, name)
+        return None, slots
+
+    def __copy__(self) -> Tensor:
+        """A shallow copy: it shares the data, and so the version of its memory."""
+        twin = type(self).__new__(type(self))
+        for name, value in self.__getstate__()[1].items():
+            setattr(twin, name, value)
+        _view_of(self, twin)
+        return twin
+
     @classmethod
     def _wrap_grad(cls, g: Any) -> Tensor:
         return g if isinstance(g, Tensor) else _leaf(np.asarray(g), None)
