@@ -240,6 +240,51 @@ def test_astype_to_int_while_requiring_grad(t23):
         t23.astype(np.int64)
 
 
+@pytest.mark.parametrize(
+    ("base", "exponent"),
+    [
+        (cr.Tensor([1, 2]), -1),
+        (cr.Tensor([1, 2]), cr.Tensor([2, -1])),
+        (cr.Tensor([[1], [2]]), np.array([3, -2])),  # broadcasts: the exponent is the fault
+        (2, cr.Tensor([1, -1])),
+        (cr.Tensor([True, False]), -2),
+    ],
+)
+def test_integer_to_a_negative_integer_power(base, exponent):
+    with pytest.raises(ValueError, match=says("pow", "negative integer power", "float")) as info:
+        base**exponent
+    assert "broadcast" not in str(info.value)
+
+
+def test_integer_powers_that_work():
+    """Non-negative integer exponents stay integer; a float exponent or base gives floats."""
+    np.testing.assert_array_equal((cr.Tensor([2, 3]) ** 2).data, [4, 9])
+    np.testing.assert_array_equal((cr.Tensor([2, 4]) ** -1.0).data, [0.5, 0.25])
+    np.testing.assert_array_equal((cr.Tensor([2, 4]).astype(float) ** -1).data, [0.5, 0.25])
+
+
+def test_a_shape_mismatch_is_reported_before_a_negative_power():
+    with pytest.raises(ValueError, match=says("pow", "cannot broadcast", "(2,)", "(3,)")):
+        cr.Tensor([1, 2]) ** cr.Tensor([-1, -1, -1])
+
+
+@pytest.mark.parametrize(
+    ("fn", "kind", "parts"),
+    [
+        # numpy defines no subtraction of booleans
+        (lambda: cr.Tensor([True]) - cr.Tensor([False]), TypeError, ("sub (a - b)", "bool")),
+        # a Python int that the integer dtype cannot hold
+        (lambda: cr.Tensor(np.int8([1])) + 1000, OverflowError, ("add", "int8", "1000")),
+        (lambda: cr.Tensor(np.uint8([1])) * -1, OverflowError, ("mul", "uint8", "-1")),
+        (lambda: -cr.Tensor([True]), TypeError, ("neg (-a)", "bool")),
+    ],
+)
+def test_other_numpy_refusals_are_named_not_called_broadcasting(fn, kind, parts):
+    with pytest.raises(kind, match=says(*parts)) as info:
+        fn()
+    assert "broadcast" not in str(info.value)
+
+
 # ---------------------------------------------------------------------------
 # backward and grad
 # ---------------------------------------------------------------------------

@@ -189,7 +189,12 @@ def log_softmax(x: Any, axis: int) -> Any:
 
 def safe_max(x: np.ndarray, axes: tuple[int, ...] | None) -> np.ndarray:
     """Max over ``axes`` (kept), with infinities replaced by 0 so ``x - m`` stays finite."""
-    m = x.max(axis=axes, keepdims=True)
+    try:
+        m = x.max(axis=axes, keepdims=True)
+    except ValueError:  # an axis of size 0 has no max; any m leaves x - m empty, so take 0
+        reduced = range(x.ndim) if axes is None else [a % x.ndim for a in axes]
+        kept = tuple(1 if i in reduced else n for i, n in enumerate(x.shape))
+        return np.zeros(kept, dtype=x.dtype)
     if np.isfinite(m).all():  # the usual case: nothing to replace
         return m
     return np.where(np.isfinite(m), m, 0.0).astype(x.dtype, copy=False)
@@ -638,7 +643,8 @@ MEAN = Op(
     "mean(x, axis)",
     (
         lambda g, out, ctx, a: (
-            expand_reduced(g, shape_of(a), *ctx) * (1.0 / _count(shape_of(a), ctx[0]))
+            # (a mean of no numbers has an empty input, whose gradient any scale keeps empty)
+            expand_reduced(g, shape_of(a), *ctx) * (1.0 / (_count(shape_of(a), ctx[0]) or 1))
         ),
     ),
     ("1/n",),

@@ -7,11 +7,14 @@ Every binary operation broadcasts as numpy does.
 
 from __future__ import annotations
 
+import contextvars
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
+from . import engine
 from . import rules as R
 from .engine import (
     INPLACE,
@@ -28,24 +31,44 @@ from .engine import (
 Axis = int | Sequence[int] | None
 
 
-def _quiet(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Run a numpy function without divide/invalid warnings (results follow IEEE: inf, nan)."""
-
-    def quiet(*args: Any) -> Any:
-        token = silence()
-        try:
-            return fn(*args)
-        finally:
-            restore(token)
-
-    return quiet
+# -- silent IEEE arithmetic ---------------------------------------------------
+# Every forward computation follows IEEE 754 without a word: 1e308 * 10 is inf,
+# inf - inf is nan, log(0) is -inf, as in the backward pass (see engine.silence)
+# and as in PyTorch; detect_anomaly is the way to hear about them.  Setting
+# numpy's error state around each call (silence/restore) costs more than a
+# small op itself, so where numpy keeps its error state in a context variable
+# the call runs inside one private context in which numpy's floating-point
+# warnings are off: entering a context is cheap, changing a variable is not.
 
 
-_DIVIDE = _quiet(np.true_divide)
-_POWER = _quiet(np.power)
-_LOG = _quiet(np.log)
-_SQRT = _quiet(np.sqrt)
-_EXP = _quiet(np.exp)
+def _silenced(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)`` with numpy's divide/overflow/invalid warnings off."""
+    token = silence()
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        restore(token)
+
+
+if getattr(engine, "_EXTOBJ", None) is not None:  # numpy 2: the error state is a context variable
+    _QUIET = contextvars.Context()  # numpy's defaults, then its warnings turned off
+    _QUIET.run(silence)
+    _RUN: Callable[..., Any] = _QUIET.run
+else:  # an older numpy keeps its error state elsewhere
+    _RUN = _silenced
+
+
+def _ieee(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)`` without floating-point warnings (results follow IEEE: inf, nan)."""
+    try:
+        return _RUN(fn, *args, **kwargs)
+    except RuntimeError:
+        # The private context is in use (by another thread, or further up this
+        # call): silence the current one instead.  An error of fn's own is
+        # raised again by this second call.
+        return _silenced(fn, *args, **kwargs)
+
+
 _SUM: Any = np.add.reduce  # what ndarray.sum calls, without its Python wrapper
 
 
@@ -250,10 +273,10 @@ class Tensor(Node):
     __rsub__ = _arithmetic(R.SUB, np.subtract, reflected=True)
     __mul__ = _arithmetic(R.MUL, np.multiply)
     __rmul__ = _arithmetic(R.MUL, np.multiply, reflected=True)
-    __truediv__ = _arithmetic(R.DIV, _DIVIDE)
-    __rtruediv__ = _arithmetic(R.DIV, _DIVIDE, reflected=True)
-    __pow__ = _arithmetic(R.POW, _POWER)
-    __rpow__ = _arithmetic(R.POW, _POWER, reflected=True)
+    __truediv__ = _arithmetic(R.DIV, np.true_divide)
+    __rtruediv__ = _arithmetic(R.DIV, np.true_divide, reflected=True)
+    __pow__ = _arithmetic(R.POW, np.power)
+    __rpow__ = _arithmetic(R.POW, np.power, reflected=True)
 
     def __matmul__(self, other: Any) -> Tensor:
         return _matmul(
@@ -264,7 +287,14 @@ class Tensor(Node):
         return _matmul(_operand(other, self, "matmul"), self)
 
     def __neg__(self) -> Tensor:
-        return _make(np.negative(self.data), R.NEG, (self,))
+        try:
+            data = np.negative(self.data)
+        except TypeError:  # numpy defines no negative for booleans
+            raise TypeError(
+                f"neg (-a): {_label(self)} has dtype {self.dtype}, which has no negative; "
+                "convert it first, e.g. with .astype(int) or .astype(float)"
+            ) from None
+        return _make(data, R.NEG, (self,))
 
     def __pos__(self) -> Tensor:
         return self
@@ -371,7 +401,7 @@ class Tensor(Node):
             before = self.data.copy()
         v = _data(value)
         try:
-            write(self.data, v)
+            _ieee(write, self.data, v)
         except (ValueError, TypeError, IndexError) as e:
             if name == "setitem":
                 why = (
@@ -470,17 +500,20 @@ class Tensor(Node):
 
     # -- elementwise functions ---------------------------------------------
     def exp(self) -> Tensor:
-        return _make(_EXP(self.data), R.EXP, (self,))
+        return _make(_ieee(np.exp, self.data), R.EXP, (self,))
 
     def log(self) -> Tensor:
-        return _make(_LOG(self.data), R.LOG, (self,))
+        return _make(_ieee(np.log, self.data), R.LOG, (self,))
 
     def tanh(self) -> Tensor:
         return _make(np.tanh(self.data), R.TANH, (self,))
 
     def sigmoid(self) -> Tensor:
-        # 1/(1+e^-x) = exp(-log(1+e^-x)); logaddexp never overflows.
-        return _make(np.exp(-np.logaddexp(0.0, -self.data)), R.SIGMOID, (self,))
+        try:  # (_ieee inline: sigmoid is among the commonest ops)
+            data = _RUN(_sigmoid, self.data)
+        except RuntimeError:  # the quiet context is busy
+            data = _silenced(_sigmoid, self.data)
+        return _make(data, R.SIGMOID, (self,))
 
     def relu(self) -> Tensor:
         return _make(np.maximum(self.data, 0), R.RELU, (self,))
@@ -489,7 +522,7 @@ class Tensor(Node):
         return _make(np.abs(self.data), R.ABS, (self,))
 
     def sqrt(self) -> Tensor:
-        return _make(_SQRT(self.data), R.SQRT, (self,))
+        return _make(_ieee(np.sqrt, self.data), R.SQRT, (self,))
 
     def clip(self, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
         """Limit values to [min, max]; the gradient is zero where clipped."""
@@ -509,56 +542,90 @@ class Tensor(Node):
                 f"astype: {_label(self)} requires grad, so it can only become another "
                 f"float type, not {dt}"
             )
-        return _make(self.data.astype(dt), R.ASTYPE, (self,))
+        # A float64 beyond float32's range becomes inf, as IEEE rounding says, without a warning.
+        return _make(_ieee(self.data.astype, dt), R.ASTYPE, (self,))
 
     # -- reductions ---------------------------------------------------------
+    # Over an empty axis (size 0) they follow PyTorch: the sum is 0, the mean
+    # 0/0 = nan, logsumexp log(0) = -inf, softmax and log_softmax give empty
+    # results, and max/min raise, having no value to give.
     def sum(self, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None) -> Tensor:
-        """Sum over ``axis`` (an int, a tuple, or None for all); ``dim`` is an alias."""
+        """Sum over ``axis`` (an int, a tuple, or None for all); ``dim`` is an alias.
+
+        The derivative of a sum by each of its terms is 1, so the gradient is
+        copied back over the summed axes.  A sum of no numbers is 0.
+        """
         ax = _axes(self, axis, dim, "sum")
-        data = _SUM(self.data, axis=ax, keepdims=keepdims)
+        try:  # (positional arguments: np.add.reduce(x, axis, dtype, out, keepdims))
+            data = _RUN(_SUM, self.data, ax, None, None, keepdims)
+        except RuntimeError:  # the quiet context is busy
+            data = _silenced(_SUM, self.data, ax, None, None, keepdims)
         return _make(data, R.SUM, (self,), (ax, keepdims))
 
     def mean(self, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None) -> Tensor:
-        """Mean over ``axis``; ``dim`` is an alias."""
+        """Mean over ``axis``; ``dim`` is an alias.
+
+        Each of the n averaged elements has derivative 1/n.  The mean of no
+        numbers is nan (0/0), as in numpy and PyTorch, without a warning.
+
+        >>> from chainrule import Tensor
+        >>> Tensor([[1.0, 2.0], [3.0, 5.0]]).mean(axis=1)
+        Tensor([1.5, 4. ])
+        """
         ax = _axes(self, axis, dim, "mean")
-        if self.data.size == 0:
-            raise ValueError(f"mean: {_label(self)} is empty (shape {self.shape})")
-        data = self.data.mean(axis=ax, keepdims=keepdims)
+        x = self.data
+        if x.size:
+            data = _ieee(x.mean, axis=ax, keepdims=keepdims)
+        else:  # numpy's mean would warn about the empty slices; their sum is 0, and 0/0 nan
+            n = 0 if ax is None else math.prod(x.shape[a] for a in ax)
+            data = _ieee(np.true_divide, _SUM(x, axis=ax, keepdims=keepdims), n)
         return _make(data, R.MEAN, (self,), (ax, keepdims))
 
     def max(self, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None) -> Tensor:
-        """Largest element over ``axis``; tied maxima share the gradient evenly."""
+        """Largest element over ``axis``; tied maxima share the gradient evenly.
+
+        An empty axis has no largest element: reducing over one raises.
+        """
         ax = _axes(self, axis, dim, "max")
         if _reduces_empty(self.data.shape, ax):
-            raise ValueError(f"max: cannot take the max over an empty axis (shape {self.shape})")
+            raise _empty_reduction("max", self, ax)
         return _make(self.data.max(axis=ax, keepdims=keepdims), R.MAX, (self,), (ax, keepdims))
 
     def min(self, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None) -> Tensor:
-        """Smallest element over ``axis`` (as ``-max(-x)``)."""
+        """Smallest element over ``axis`` (as ``-max(-x)``); an empty axis raises, as for max."""
         ax = _axes(self, axis, dim, "min")  # so a bad axis is reported as min's, not max's
         if _reduces_empty(self.data.shape, ax):
-            raise ValueError(f"min: cannot take the min over an empty axis (shape {self.shape})")
+            raise _empty_reduction("min", self, ax)
         return -((-self).max(ax, keepdims))
 
     def logsumexp(self, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None) -> Tensor:
-        """``log(sum(exp(x)))`` over ``axis``, computed without overflow."""
+        """``log(sum(exp(x)))`` over ``axis``, computed without overflow.
+
+        Its derivative by x_i is e^x_i / sum_j e^x_j = softmax(x)_i.  Over an
+        empty axis it is log(0) = -inf.
+
+        >>> from chainrule import Tensor
+        >>> Tensor([[0.0, 0.0], [1.0, 1.0]]).logsumexp(axis=1).data.round(4)
+        array([0.6931, 1.6931])
+        """
         ax = _axes(self, axis, dim, "logsumexp")
-        x = self.data
-        m = R.safe_max(x, ax)
-        with np.errstate(divide="ignore"):
-            out = np.log(np.sum(np.exp(x - m), axis=ax, keepdims=True)) + m
-        if not keepdims:
-            out = np.squeeze(out, axis=ax) if ax is not None else out.reshape(())
-        return _make(out, R.LOGSUMEXP, (self,), (ax, keepdims))
+        return _make(
+            _ieee(_logsumexp, self.data, ax, keepdims), R.LOGSUMEXP, (self,), (ax, keepdims)
+        )
 
     def softmax(self, axis: int = -1, *, dim: int | None = None) -> Tensor:
-        """``exp(x) / sum(exp(x))`` along one axis, computed without overflow."""
+        """``exp(x) / sum(exp(x))`` along one axis, computed without overflow.
+
+        With s = softmax(x), ds_i/dx_j = s_i (delta_ij - s_j).
+        """
         ax = _one_axis(self, axis, dim, "softmax")
-        e = np.exp(self.data - R.safe_max(self.data, (ax,)))
-        return _make(e / np.sum(e, axis=ax, keepdims=True), R.SOFTMAX, (self,), ax)
+        return _make(_ieee(_softmax, self.data, ax), R.SOFTMAX, (self,), ax)
 
     def log_softmax(self, axis: int = -1, *, dim: int | None = None) -> Tensor:
-        """``x - logsumexp(x)`` along one axis, computed without overflow."""
+        """``x - logsumexp(x)`` along one axis, computed without overflow.
+
+        Its derivative: d(log_softmax(x)_i)/dx_j = delta_ij - softmax(x)_j.
+        """
         ax = _one_axis(self, axis, dim, "log_softmax")
         return _make(R.log_softmax(self.data, ax), R.LOG_SOFTMAX, (self,), ax)
 
@@ -634,6 +701,12 @@ class Tensor(Node):
         try:
             data = self.data[idx]
         except IndexError as e:
+            bad = _not_an_index(idx)
+            if bad is not None:
+                raise IndexError(
+                    f"getitem: {bad}; index {_label(self)} with integers, slices, ..., None, "
+                    "or integer or boolean arrays (e.g. Tensor([0, 2]) or a comparison's result)"
+                ) from None
             raise IndexError(
                 f"getitem: index {index!r:.60} does not fit {_label(self)} of shape "
                 f"{self.shape}: {e}"
@@ -844,20 +917,77 @@ def _binary(op: R.Op, fn: Callable[[Any, Any], Any], a: Any, b: Any) -> Tensor:
     ad = a.data if isinstance(a, Tensor) else a
     bd = b.data if isinstance(b, Tensor) else b
     try:
-        out = fn(ad, bd)
-    except ValueError:
-        raise ValueError(
-            f"{op.name} ({op.symbol}): cannot broadcast shapes {np.shape(ad)} and {np.shape(bd)} "
-            f"together{_names(a, b)}"
-        ) from None
+        out = _RUN(fn, ad, bd)
+    except (RuntimeError, ValueError, TypeError, OverflowError):
+        out = _binary_again(op, fn, a, b)
     return _make(out, op, (a, b))
+
+
+def _binary_again(op: R.Op, fn: Callable[[Any, Any], Any], a: Any, b: Any) -> Any:
+    """``_binary``'s computation when the quick way failed: a busy quiet context, or bad operands.
+
+    Runs ``fn`` again under :func:`silence`; if numpy refuses the operands,
+    raises an error that says why in the op's own terms.
+    """
+    ad = a.data if isinstance(a, Tensor) else a
+    bd = b.data if isinstance(b, Tensor) else b
+    try:
+        return _silenced(fn, ad, bd)
+    except (ValueError, TypeError, OverflowError) as e:
+        raise _binary_error(op, ad, bd, e, _names(a, b)) from None
+
+
+def _binary_error(op: R.Op, ad: Any, bd: Any, e: Exception, names: str) -> Exception:
+    """The error to raise when numpy refused ``ad <op> bd`` with ``e``."""
+    where = f"{op.name} ({op.symbol})"
+    sa, sb = np.shape(ad), np.shape(bd)
+    try:
+        np.broadcast_shapes(sa, sb)
+    except ValueError:
+        return ValueError(f"{where}: cannot broadcast shapes {sa} and {sb} together{names}")
+    kinds = np.result_type(ad).kind, np.result_type(bd).kind
+    if op is R.POW and kinds[0] in "biu" and kinds[1] in "iu" and (np.asarray(bd) < 0).any():
+        # numpy refuses the whole power when any integer exponent is negative,
+        # since the exact result (1/2, 1/4, ...) is not an integer.
+        return ValueError(
+            f"{where}: an integer base cannot be raised to a negative integer power "
+            f"(base dtype {np.result_type(ad)}, exponent dtype {np.result_type(bd)}); "
+            f"use a float dtype (the tensor's .astype(float), or a float exponent such as "
+            f"-1.0){names}"
+        )
+    kind = (
+        OverflowError
+        if isinstance(e, OverflowError)  # a Python int out of the array's range
+        else TypeError
+        if isinstance(e, TypeError)  # an op numpy does not define for the dtypes
+        else ValueError
+    )
+    return kind(f"{where}: cannot combine {_describe(ad)} and {_describe(bd)}{names}: {e}")
+
+
+def _describe(x: Any) -> str:
+    """A short description of an operand for error messages: its dtype and shape, or its value."""
+    if isinstance(x, np.ndarray):
+        return f"an array of dtype {x.dtype} and shape {x.shape}"
+    return f"{type(x).__name__} {x!r:.30}"
 
 
 def _matmul(a: Any, b: Any) -> Tensor:
     ad = a.data if isinstance(a, Tensor) else a
     bd = b.data if isinstance(b, Tensor) else b
     try:
-        out = np.matmul(ad, bd)
+        out = _RUN(np.matmul, ad, bd)
+    except (RuntimeError, ValueError):
+        out = _matmul_again(a, b)
+    return _make(out, R.MATMUL, (a, b))
+
+
+def _matmul_again(a: Any, b: Any) -> Any:
+    """``_matmul``'s computation when the quick way failed (see :func:`_binary_again`)."""
+    ad = a.data if isinstance(a, Tensor) else a
+    bd = b.data if isinstance(b, Tensor) else b
+    try:
+        return _silenced(np.matmul, ad, bd)
     except ValueError:
         sa, sb = np.shape(ad), np.shape(bd)
         if not sa or not sb:
@@ -874,7 +1004,6 @@ def _matmul(a: Any, b: Any) -> Tensor:
         raise ValueError(
             f"matmul (a @ b): shapes {sa} and {sb} do not align: {why}{_names(a, b)}"
         ) from None
-    return _make(out, R.MATMUL, (a, b))
 
 
 def _compare(fn: Callable[[Any, Any], Any], a: Tensor, b: Any, sym: str) -> Tensor:
@@ -987,15 +1116,66 @@ def _reduces_empty(shape: tuple[int, ...], axes: tuple[int, ...] | None) -> bool
     return any(shape[a] == 0 for a in axes)
 
 
+def _logsumexp(x: np.ndarray, axes: tuple[int, ...] | None, keepdims: bool) -> np.ndarray:
+    """``log(sum(exp(x)))`` over ``axes``: the max is taken out first so exp cannot overflow."""
+    m = R.safe_max(x, axes)
+    out = np.log(_SUM(np.exp(x - m), axis=axes, keepdims=True)) + m
+    if not keepdims:
+        out = np.squeeze(out, axis=axes) if axes is not None else out.reshape(())
+    return out
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    """``1/(1+e^-x)`` as ``exp(-log(1+e^-x))``: logaddexp never overflows."""
+    return np.exp(-np.logaddexp(0.0, -x))
+
+
+def _softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    """``exp(x) / sum(exp(x))`` along ``axis``, the max taken out first so exp cannot overflow."""
+    e = np.exp(x - R.safe_max(x, (axis,)))
+    return e / _SUM(e, axis=axis, keepdims=True)
+
+
+def _empty_reduction(op: str, t: Tensor, axes: tuple[int, ...] | None) -> ValueError:
+    """The error for a max or min over an axis with no elements (PyTorch refuses it too)."""
+    if axes is None:
+        what = f"{_label(t)} (shape {t.shape}) is empty"
+    else:
+        empty = [a for a in axes if t.shape[a] == 0]
+        what = f"axis {empty[0]} of {_label(t)} (shape {t.shape}) is empty"
+    return ValueError(
+        f"{op}: {what}, and the {op} of no numbers is undefined; reduce over axes "
+        "that have elements (sum, mean and logsumexp accept empty ones)"
+    )
+
+
 def _index(index: Any) -> Any:
-    """Replace Tensors and lists inside an index by numpy arrays."""
+    """Replace Tensors and lists inside an index by numpy arrays.
+
+    An empty list selects nothing, as in numpy and PyTorch: it becomes an
+    empty integer array (``np.asarray([])`` alone would be float, which
+    numpy refuses as an index).
+    """
     if isinstance(index, tuple):
         return tuple(_index(i) for i in index)
     if isinstance(index, Tensor):
         return index.data
     if isinstance(index, list):
-        return np.asarray(index)
+        arr = np.asarray(index)
+        if arr.size == 0 and arr.dtype.kind == "f":
+            return arr.astype(np.intp)
+        return arr
     return index
+
+
+def _not_an_index(index: Any) -> str | None:
+    """Describe the first part of an (already converted) index that is a float, if any."""
+    for part in index if isinstance(index, tuple) else (index,):
+        if isinstance(part, (float, np.floating)):
+            return f"{part!r} is a float"
+        if isinstance(part, np.ndarray) and part.dtype.kind not in "biu":
+            return f"an index array has dtype {part.dtype}"
+    return None
 
 
 def _label(t: Node) -> str:

@@ -310,7 +310,8 @@ def cross_entropy(
         else:
             total = t.size if w is None else np.add.reduce(w, axis=None)
             out = np.add.reduce(losses, axis=None) / total
-            coef = (1.0 if w is None else w) / total
+            # (with no samples at all the gradient is empty, and any coefficient does)
+            coef = (1.0 / (total or 1)) if w is None else w / total
     if isinstance(coef, np.ndarray):  # one weight per sample, spread over its classes
         coef = coef.reshape(x.shape[:axis] + (1,) + x.shape[axis + 1 :])
     ctx = (axis, np.exp(logp), onehot, coef, reduction == "none")
