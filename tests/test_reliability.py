@@ -48,13 +48,13 @@ def test_backward_anomaly_names_the_op_whose_gradient_is_bad():
 
 
 def test_anomaly_mode_is_off_by_default_and_restored_after():
-    assert not cr.engine.STATE.anomaly
+    assert not cr.modes.STATE.anomaly
     with cr.detect_anomaly():
-        assert cr.engine.STATE.anomaly
+        assert cr.modes.STATE.anomaly
         with cr.detect_anomaly():
             pass
-        assert cr.engine.STATE.anomaly
-    assert not cr.engine.STATE.anomaly
+        assert cr.modes.STATE.anomaly
+    assert not cr.modes.STATE.anomaly
     # Off: an infinite result is simply returned.
     y = cr.Tensor([0.0], requires_grad=True).log()
     assert y.data[0] == -np.inf

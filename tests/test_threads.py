@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.engine import STATE, scope
+from chainrule.modes import STATE, scope
 
 
 @contextmanager

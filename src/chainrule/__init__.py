@@ -15,20 +15,12 @@ derivative rules (:mod:`chainrule.rules`).
 
 from . import nn, optim
 from .draw import draw, draw_backward
-from .engine import (
-    AnomalyError,
-    InplaceError,
-    Node,
-    detect_anomaly,
-    enable_grad,
-    grad,
-    is_grad_enabled,
-    no_grad,
-)
+from .engine import AnomalyError, InplaceError, Node, grad
 from .explain import explain
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+from .modes import detect_anomaly, enable_grad, is_grad_enabled, no_grad
+from .ops import OPS, Op
 from .random import manual_seed
-from .rules import OPS, Op
 from .serialization import load, save
 from .tensor import (
     Tensor,

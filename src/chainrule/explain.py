@@ -36,7 +36,9 @@ from typing import Any
 
 import numpy as np
 
-from .engine import Node, Quiet, _ieee, iter_graph
+from .engine import Node, _ieee, iter_graph
+from .engine import grad as autodiff_grad
+from .numerics import quiet, unbroadcast
 from .value import Value
 
 #: Listing stops here; larger explanations report only the count of paths.
@@ -277,7 +279,7 @@ def local_vjp(node: Node, i: int, g: Any) -> Any:
     op = node._op
     assert op is not None
     args = _args(node)
-    with Quiet():
+    with quiet():
         if _is_array(node):
             return op.vjp_at(i, g, node.data, node._ctx, *args)
         try:
@@ -300,8 +302,6 @@ def _element_edges(node: Node, j: int, keep: set[int]) -> list[_Edge]:
     Those ``k`` are found by applying the VJP to nan at ``j``: nan spreads to
     every entry it is combined with.
     """
-    from .rules import unbroadcast
-
     edges: list[_Edge] = []
     if not _is_array(node):
         for i, p in enumerate(node._parents):
@@ -325,13 +325,13 @@ def _element_edges(node: Node, j: int, keep: set[int]) -> list[_Edge]:
         if pg is None:
             continue
         pshape = np.shape(p.data)
-        with Quiet():
+        with quiet():
             row = np.asarray(unbroadcast(np.asarray(pg), pshape))
         if elementwise:
             k = _broadcast_source(j, node.data.shape, pshape)
             edges.append((i, p, k, float(row.flat[k])))
             continue
-        with Quiet():
+        with quiet():
             reached = np.asarray(unbroadcast(np.asarray(local_vjp(node, i, probe)), pshape))
         for nz in np.flatnonzero((row != 0) | np.isnan(reached)):
             edges.append((i, p, int(nz), float(row.flat[nz])))
@@ -492,8 +492,6 @@ def explain(
     sum over paths = 0.542119917
     autodiff gradient = 0.542119917 (they match)
     """
-    from .engine import grad as autodiff_grad
-
     for what, n in (("output", output), ("leaf", leaf)):
         if not isinstance(n, Node):
             raise TypeError(f"explain: {what} must be a Value or Tensor, got {type(n).__name__}")

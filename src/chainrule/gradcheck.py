@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from .engine import Node, enable_grad, grad, no_grad
+from .engine import Node, grad
+from .modes import enable_grad, no_grad
 from .tensor import Tensor
 from .value import Value
 

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from .engine import no_grad
+from .modes import no_grad
 from .tensor import Tensor
 
 __all__ = ["SGD", "Adam", "AdamW", "Optimizer"]

@@ -26,98 +26,15 @@ engine applies :func:`unbroadcast`, which sums over the broadcast axes.
 
 from __future__ import annotations
 
-import functools
 import math
-from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from .engine import Node, restore, silence
-
-Vjp = Callable[..., Any]
-
-#: Every op by name, in the order defined: the one place derivative rules live.
-OPS: dict[str, Op] = {}
-
-
-class Op:
-    """A differentiable operation.
-
-    Attributes:
-        name: short name shown in pictures (``mul``, ``sigmoid``, ``matmul``).
-        symbol: how the forward reads (``a * b``).
-        vjps: ``vjps[i]`` is the VJP for input ``i``.  An op taking any number
-            of inputs (``variadic``) is defined with one function
-            ``nvjp(i, g, out, ctx, *inputs)`` instead, and ``vjps[i]`` binds
-            ``i`` to it, so the engine treats both kinds alike.
-        formulas: the local derivative of the output with respect to each
-            input, as text (for variadic ops, one formula for all inputs).
-        elementwise: True when output element ``k`` depends only on element
-            ``k`` of each (broadcast) input, so a local derivative is a number
-            per element.
-    """
-
-    __slots__ = ("doc", "elementwise", "formulas", "name", "symbol", "variadic", "vjps")
-
-    vjps: VjpTable
-
-    def __init__(
-        self,
-        name: str,
-        symbol: str,
-        vjps: Sequence[Vjp] | None,
-        formulas: Sequence[str],
-        doc: str,
-        *,
-        elementwise: bool = False,
-        nvjp: Vjp | None = None,
-    ) -> None:
-        self.name = name
-        self.symbol = symbol
-        self.variadic = nvjp is not None
-        if nvjp is not None:
-            self.vjps = _BindInput(nvjp)
-        elif vjps is not None:
-            self.vjps = tuple(vjps)
-        else:
-            raise ValueError(f"op {name!r} needs vjps or nvjp")
-        self.formulas = tuple(formulas)
-        self.elementwise = elementwise
-        self.doc = doc
-        if name in OPS:
-            raise ValueError(f"op {name!r} is defined twice")
-        OPS[name] = self
-
-    def vjp_at(self, i: int, g: Any, out: Any, ctx: Any, *inputs: Any) -> Any:
-        """The VJP for input ``i``."""
-        return self.vjps[i](g, out, ctx, *inputs)
-
-    def formula(self, i: int) -> str:
-        """The local derivative with respect to input ``i``, as text."""
-        return self.formulas[min(i, len(self.formulas) - 1)]
-
-    def __repr__(self) -> str:
-        return f"Op({self.name!r}: {self.symbol})"
-
-
-class VjpTable(Protocol):
-    """What the engine needs of ``Op.vjps``: the VJP for input ``i``."""
-
-    def __getitem__(self, i: int, /) -> Vjp: ...
-
-
-class _BindInput:
-    """The VJPs of a variadic op: item ``i`` is its one VJP with ``i`` bound."""
-
-    __slots__ = ("nvjp",)
-
-    def __init__(self, nvjp: Vjp) -> None:
-        self.nvjp = nvjp
-
-    def __getitem__(self, i: int) -> Vjp:
-        return functools.partial(self.nvjp, i)
-
+from .engine import Node
+from .numerics import float_exp, float_log, float_pow, float_sigmoid, quiet, unbroadcast
+from .ops import OPS as OPS  # (the table registers itself there; importable from here too)
+from .ops import Op
 
 # ---------------------------------------------------------------------------
 # Helpers that work on floats, numpy arrays and graph nodes alike.  Rules use
@@ -144,7 +61,7 @@ def exp(x: Any) -> Any:
     if isinstance(x, _AnyNode):
         return x.exp()
     if isinstance(x, float):
-        return _float_exp(x)
+        return float_exp(x)
     return np.exp(x)
 
 
@@ -153,17 +70,14 @@ def sigmoid(x: Any) -> Any:
     if isinstance(x, _AnyNode):
         return x.sigmoid()
     if isinstance(x, float):
-        if x >= 0:
-            return 1.0 / (1.0 + math.exp(-x))
-        e = math.exp(x)
-        return e / (1.0 + e)
+        return float_sigmoid(x)
     return np.exp(-np.logaddexp(0.0, -x))
 
 
 def power(x: Any, e: Any) -> Any:
     """``x ** e``; for Python floats, inf or nan where IEEE 754 gives them."""
     if isinstance(x, float) and not isinstance(e, _AnyNode):
-        return _float_pow(x, e)
+        return float_pow(x, e)
     return x**e
 
 
@@ -171,7 +85,7 @@ def log(x: Any) -> Any:
     if isinstance(x, _AnyNode):
         return x.log()
     if isinstance(x, (float, int)):
-        return _float_log(x)
+        return float_log(x)
     return np.log(x)
 
 
@@ -180,11 +94,8 @@ def log_softmax(x: Any, axis: int) -> Any:
     if isinstance(x, _AnyNode):
         return x.log_softmax(axis=axis)
     z = x - safe_max(x, (axis,))
-    token = silence()
-    try:
+    with quiet():
         return z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
-    finally:
-        restore(token)
 
 
 def safe_max(x: np.ndarray, axes: tuple[int, ...] | None) -> np.ndarray:
@@ -252,10 +163,8 @@ def where(cond: Any, a: Any, b: Any) -> Any:
         if isinstance(a, (np.ndarray, np.generic)) or isinstance(b, (np.ndarray, np.generic)):
             return np.where(cond, a, b)
         return a if cond else b  # Python floats, for Value
-    if isinstance(node.data, np.ndarray):
-        from .tensor import where as tensor_where
-
-        return tensor_where(cond, a, b)
+    if isinstance(node.data, np.ndarray):  # Tensor nodes: Tensor.where records the choice
+        return a.where(cond, b) if node is a else b.where(np.logical_not(cond), a)
     picked = a if cond else b  # Value nodes
     return picked if isinstance(picked, _AnyNode) else type(node)._wrap_grad(picked)
 
@@ -268,35 +177,10 @@ def take(x: Any, index: Any) -> Any:
 def scatter(g: Any, shape: tuple[int, ...], index: Any) -> Any:
     """Zeros of ``shape`` with ``g`` added at ``index`` (repeated indices add up)."""
     if isinstance(g, _AnyNode):
-        from .tensor import _scatter
-
-        return _scatter(g, shape, index)
+        return g._scatter(shape, index)
     out = np.zeros(shape, dtype=g.dtype)
     np.add.at(out, index, g)
     return out
-
-
-def unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
-    """Sum ``g`` down to ``shape``, undoing numpy broadcasting.
-
-    Broadcasting copies an input along new leading axes and along axes of
-    length 1, so each copy's gradient must be added back together: sum over
-    the leading axes, then over the stretched axes (keeping them as length 1).
-    Returns ``g`` untouched when the shapes already match.
-    """
-    gshape = shape_of(g)
-    if gshape == shape:
-        return g
-    lead = len(gshape) - len(shape)
-    axes = tuple(range(lead))
-    if 1 not in shape:
-        if shape and isinstance(g, np.ndarray):
-            return g.sum(axis=axes)  # only new leading axes: the sum has ``shape`` already
-    else:
-        axes += tuple(lead + i for i, n in enumerate(shape) if n == 1 and gshape[lead + i] != 1)
-    if axes:
-        g = sum(g, axis=axes, keepdims=True)
-    return reshape(g, shape)
 
 
 def expand_reduced(g: Any, shape: tuple[int, ...], axis: Any, keepdims: bool) -> Any:
@@ -315,32 +199,6 @@ def expand_reduced(g: Any, shape: tuple[int, ...], axis: Any, keepdims: bool) ->
         g = reshape(g, (1,) * len(shape))
     # (A raw 0-d gradient of a full reduction broadcasts as it is.)
     return broadcast_to(g, shape)
-
-
-def _float_exp(x: float) -> float:
-    try:
-        return math.exp(x)
-    except OverflowError:
-        return math.inf
-
-
-def _float_pow(a: float, b: float) -> float:
-    try:
-        r = a**b
-    except (ZeroDivisionError, OverflowError):  # 0 ** negative, or too large
-        odd = b == int(b) and int(b) % 2 == 1
-        return math.copysign(math.inf, a) if odd else math.inf
-    if isinstance(r, complex):  # negative base, fractional exponent: no real result
-        return math.nan
-    return float(r)
-
-
-def _float_log(x: float) -> float:
-    if x > 0:
-        return math.log(x)
-    if x == 0:
-        return -math.inf
-    return math.nan
 
 
 def _count(shape: tuple[int, ...], axis: Any) -> int:

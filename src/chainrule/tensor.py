@@ -7,73 +7,26 @@ Every binary operation broadcasts as numpy does.
 
 from __future__ import annotations
 
-import contextvars
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from . import engine
 from . import rules as R
-from .engine import (
-    INPLACE,
-    PLAIN,
-    STATE,
-    Node,
-    Version,
-    check_forward,
-    restore,
-    silence,
-    tick,
-)
+from .engine import Node, check_forward
+from .modes import INPLACE, PLAIN, STATE, Version, tick
+from .numerics import quietly, run_quietly
+from .ops import Op
 
 Axis = int | Sequence[int] | None
-
-
-# -- silent IEEE arithmetic ---------------------------------------------------
-# Every forward computation follows IEEE 754 without a word: 1e308 * 10 is inf,
-# inf - inf is nan, log(0) is -inf, as in the backward pass (see engine.silence)
-# and as in PyTorch; detect_anomaly is the way to hear about them.  Setting
-# numpy's error state around each call (silence/restore) costs more than a
-# small op itself, so where numpy keeps its error state in a context variable
-# the call runs inside one private context in which numpy's floating-point
-# warnings are off: entering a context is cheap, changing a variable is not.
-
-
-def _silenced(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """``fn(*args, **kwargs)`` with numpy's divide/overflow/invalid warnings off."""
-    token = silence()
-    try:
-        return fn(*args, **kwargs)
-    finally:
-        restore(token)
-
-
-if getattr(engine, "_EXTOBJ", None) is not None:  # numpy 2: the error state is a context variable
-    _QUIET = contextvars.Context()  # numpy's defaults, then its warnings turned off
-    _QUIET.run(silence)
-    _RUN: Callable[..., Any] = _QUIET.run
-else:  # an older numpy keeps its error state elsewhere
-    _RUN = _silenced
-
-
-def _ieee(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """``fn(*args, **kwargs)`` without floating-point warnings (results follow IEEE: inf, nan)."""
-    try:
-        return _RUN(fn, *args, **kwargs)
-    except RuntimeError:
-        # The private context is in use (by another thread, or further up this
-        # call): silence the current one instead.  An error of fn's own is
-        # raised again by this second call.
-        return _silenced(fn, *args, **kwargs)
 
 
 _SUM: Any = np.add.reduce  # what ndarray.sum calls, without its Python wrapper
 
 
 def _arithmetic(
-    op: R.Op, fn: Callable[[Any, Any], Any], reflected: bool = False
+    op: Op, fn: Callable[[Any, Any], Any], reflected: bool = False
 ) -> Callable[[Tensor, Any], Tensor]:
     """The method for ``tensor <op> other`` (or, reflected, ``other <op> tensor``).
 
@@ -344,7 +297,7 @@ class Tensor(Node):
     def __setitem__(self, index: Any, value: Any) -> None:
         self._assign("setitem", _index(index), value, "unsafe")
 
-    def _augmented(self, name: str, op: R.Op, fn: Callable[..., Any], other: Any) -> Tensor:
+    def _augmented(self, name: str, op: Op, fn: Callable[..., Any], other: Any) -> Tensor:
         """``self <op>= other``.
 
         When the result carries a graph (``self`` is an intermediate, or
@@ -366,7 +319,7 @@ class Tensor(Node):
             return out.astype(self.data.dtype)
         return self._update(name, op, fn, other)
 
-    def _update(self, name: str, op: R.Op, fn: Callable[..., Any], other: Any) -> Tensor:
+    def _update(self, name: str, op: Op, fn: Callable[..., Any], other: Any) -> Tensor:
         """In place: ``self = fn(self, other)``, recorded as ``op`` when it carries a gradient."""
         return self._change(
             name, lambda a, b: fn(a, b, out=a, casting="same_kind"), other, op, None
@@ -384,7 +337,7 @@ class Tensor(Node):
         return self._change(name, write, value, R.SETITEM, index)
 
     def _change(
-        self, name: str, write: Callable[[np.ndarray, Any], Any], value: Any, op: R.Op, ctx: Any
+        self, name: str, write: Callable[[np.ndarray, Any], Any], value: Any, op: Op, ctx: Any
     ) -> Tensor:
         """Run ``write(self.data, value)`` in place and keep every gradient right.
 
@@ -401,7 +354,7 @@ class Tensor(Node):
             before = self.data.copy()
         v = _data(value)
         try:
-            _ieee(write, self.data, v)
+            quietly(write, self.data, v)
         except (ValueError, TypeError, IndexError) as e:
             if name == "setitem":
                 why = (
@@ -422,7 +375,7 @@ class Tensor(Node):
             self._join_graph(op, before, value, ctx)
         return self
 
-    def _check_recordable(self, name: str, op: R.Op, ctx: Any) -> None:
+    def _check_recordable(self, name: str, op: Op, ctx: Any) -> None:
         """Refuse an in-place change whose gradient chainrule could not get right."""
         if self._op is None and self.requires_grad:
             raise RuntimeError(
@@ -448,7 +401,7 @@ class Tensor(Node):
                 "once; with a gradient to record, each element may be written only once"
             )
 
-    def _join_graph(self, op: R.Op, before: np.ndarray, value: Any, ctx: Any) -> None:
+    def _join_graph(self, op: Op, before: np.ndarray, value: Any, ctx: Any) -> None:
         """Make ``self`` the node ``op(old self, value)`` after an in-place change."""
         old: Any = before  # a constant until now: its old numbers are a constant operand
         if self._op is not None:
@@ -500,20 +453,16 @@ class Tensor(Node):
 
     # -- elementwise functions ---------------------------------------------
     def exp(self) -> Tensor:
-        return _make(_ieee(np.exp, self.data), R.EXP, (self,))
+        return _make(quietly(np.exp, self.data), R.EXP, (self,))
 
     def log(self) -> Tensor:
-        return _make(_ieee(np.log, self.data), R.LOG, (self,))
+        return _make(quietly(np.log, self.data), R.LOG, (self,))
 
     def tanh(self) -> Tensor:
         return _make(np.tanh(self.data), R.TANH, (self,))
 
     def sigmoid(self) -> Tensor:
-        try:  # (_ieee inline: sigmoid is among the commonest ops)
-            data = _RUN(_sigmoid, self.data)
-        except RuntimeError:  # the quiet context is busy
-            data = _silenced(_sigmoid, self.data)
-        return _make(data, R.SIGMOID, (self,))
+        return _make(quietly(_sigmoid, self.data), R.SIGMOID, (self,))
 
     def relu(self) -> Tensor:
         return _make(np.maximum(self.data, 0), R.RELU, (self,))
@@ -522,7 +471,7 @@ class Tensor(Node):
         return _make(np.abs(self.data), R.ABS, (self,))
 
     def sqrt(self) -> Tensor:
-        return _make(_ieee(np.sqrt, self.data), R.SQRT, (self,))
+        return _make(quietly(np.sqrt, self.data), R.SQRT, (self,))
 
     def clip(self, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
         """Limit values to [min, max]; the gradient is zero where clipped."""
@@ -543,7 +492,7 @@ class Tensor(Node):
                 f"float type, not {dt}"
             )
         # A float64 beyond float32's range becomes inf, as IEEE rounding says, without a warning.
-        return _make(_ieee(self.data.astype, dt), R.ASTYPE, (self,))
+        return _make(quietly(self.data.astype, dt), R.ASTYPE, (self,))
 
     # -- reductions ---------------------------------------------------------
     # Over an empty axis (size 0) they follow PyTorch: the sum is 0, the mean
@@ -556,10 +505,8 @@ class Tensor(Node):
         copied back over the summed axes.  A sum of no numbers is 0.
         """
         ax = _axes(self, axis, dim, "sum")
-        try:  # (positional arguments: np.add.reduce(x, axis, dtype, out, keepdims))
-            data = _RUN(_SUM, self.data, ax, None, None, keepdims)
-        except RuntimeError:  # the quiet context is busy
-            data = _silenced(_SUM, self.data, ax, None, None, keepdims)
+        # (positional arguments: np.add.reduce(x, axis, dtype, out, keepdims))
+        data = quietly(_SUM, self.data, ax, None, None, keepdims)
         return _make(data, R.SUM, (self,), (ax, keepdims))
 
     def mean(self, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None) -> Tensor:
@@ -575,10 +522,10 @@ class Tensor(Node):
         ax = _axes(self, axis, dim, "mean")
         x = self.data
         if x.size:
-            data = _ieee(x.mean, axis=ax, keepdims=keepdims)
+            data = quietly(x.mean, axis=ax, keepdims=keepdims)
         else:  # numpy's mean would warn about the empty slices; their sum is 0, and 0/0 nan
             n = 0 if ax is None else math.prod(x.shape[a] for a in ax)
-            data = _ieee(np.true_divide, _SUM(x, axis=ax, keepdims=keepdims), n)
+            data = quietly(np.true_divide, _SUM(x, axis=ax, keepdims=keepdims), n)
         return _make(data, R.MEAN, (self,), (ax, keepdims))
 
     def max(self, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None) -> Tensor:
@@ -610,7 +557,7 @@ class Tensor(Node):
         """
         ax = _axes(self, axis, dim, "logsumexp")
         return _make(
-            _ieee(_logsumexp, self.data, ax, keepdims), R.LOGSUMEXP, (self,), (ax, keepdims)
+            quietly(_logsumexp, self.data, ax, keepdims), R.LOGSUMEXP, (self,), (ax, keepdims)
         )
 
     def softmax(self, axis: int = -1, *, dim: int | None = None) -> Tensor:
@@ -619,7 +566,7 @@ class Tensor(Node):
         With s = softmax(x), ds_i/dx_j = s_i (delta_ij - s_j).
         """
         ax = _one_axis(self, axis, dim, "softmax")
-        return _make(_ieee(_softmax, self.data, ax), R.SOFTMAX, (self,), ax)
+        return _make(quietly(_softmax, self.data, ax), R.SOFTMAX, (self,), ax)
 
     def log_softmax(self, axis: int = -1, *, dim: int | None = None) -> Tensor:
         """``x - logsumexp(x)`` along one axis, computed without overflow.
@@ -712,6 +659,14 @@ class Tensor(Node):
                 f"{self.shape}: {e}"
             ) from None
         return _make(data, R.GETITEM, (self,), idx)
+
+    def where(self, condition: Any, other: Any) -> Tensor:
+        """``self`` where ``condition`` holds, else ``other`` (PyTorch's ``Tensor.where``)."""
+        return where(condition, self, other)
+
+    def _scatter(self, shape: tuple[int, ...], index: Any) -> Tensor:
+        """zeros(shape) with ``self`` added at ``index``: indexing's gradient, differentiable."""
+        return _make(R.scatter(self.data, shape, index), R.SCATTER, (self,), (shape, index))
 
     def __iter__(self) -> Any:
         for i in range(len(self)):
@@ -818,11 +773,6 @@ log_softmax = _method("log_softmax")
 logsumexp = _method("logsumexp")
 
 
-def _scatter(g: Tensor, shape: tuple[int, ...], index: Any) -> Tensor:
-    """zeros(shape) with ``g`` added at ``index`` (the differentiable gradient of indexing)."""
-    return _make(R.scatter(g.data, shape, index), R.SCATTER, (g,), (shape, index))
-
-
 # ---------------------------------------------------------------------------
 # Internals.
 # ---------------------------------------------------------------------------
@@ -841,7 +791,7 @@ def _leaf(data: np.ndarray, name: str | None) -> Tensor:
     return t
 
 
-def _make(data: Any, op: R.Op, parents: tuple[Any, ...], ctx: Any = None) -> Tensor:
+def _make(data: Any, op: Op, parents: tuple[Any, ...], ctx: Any = None) -> Tensor:
     """A new Tensor holding ``data``; records the op if any input requires grad."""
     t = Tensor.__new__(Tensor)
     t.data = data if type(data) is np.ndarray else np.asarray(data)
@@ -913,31 +863,31 @@ def _repeats(shape: tuple[int, ...], index: Any) -> bool:
     return bool((hits > 1).any())
 
 
-def _binary(op: R.Op, fn: Callable[[Any, Any], Any], a: Any, b: Any) -> Tensor:
+def _binary(op: Op, fn: Callable[[Any, Any], Any], a: Any, b: Any) -> Tensor:
     ad = a.data if isinstance(a, Tensor) else a
     bd = b.data if isinstance(b, Tensor) else b
     try:
-        out = _RUN(fn, ad, bd)
+        out = run_quietly(fn, ad, bd)
     except (RuntimeError, ValueError, TypeError, OverflowError):
         out = _binary_again(op, fn, a, b)
     return _make(out, op, (a, b))
 
 
-def _binary_again(op: R.Op, fn: Callable[[Any, Any], Any], a: Any, b: Any) -> Any:
+def _binary_again(op: Op, fn: Callable[[Any, Any], Any], a: Any, b: Any) -> Any:
     """``_binary``'s computation when the quick way failed: a busy quiet context, or bad operands.
 
-    Runs ``fn`` again under :func:`silence`; if numpy refuses the operands,
+    Runs ``fn`` again, quietly; if numpy refuses the operands,
     raises an error that says why in the op's own terms.
     """
     ad = a.data if isinstance(a, Tensor) else a
     bd = b.data if isinstance(b, Tensor) else b
     try:
-        return _silenced(fn, ad, bd)
+        return quietly(fn, ad, bd)
     except (ValueError, TypeError, OverflowError) as e:
         raise _binary_error(op, ad, bd, e, _names(a, b)) from None
 
 
-def _binary_error(op: R.Op, ad: Any, bd: Any, e: Exception, names: str) -> Exception:
+def _binary_error(op: Op, ad: Any, bd: Any, e: Exception, names: str) -> Exception:
     """The error to raise when numpy refused ``ad <op> bd`` with ``e``."""
     where = f"{op.name} ({op.symbol})"
     sa, sb = np.shape(ad), np.shape(bd)
@@ -976,7 +926,7 @@ def _matmul(a: Any, b: Any) -> Tensor:
     ad = a.data if isinstance(a, Tensor) else a
     bd = b.data if isinstance(b, Tensor) else b
     try:
-        out = _RUN(np.matmul, ad, bd)
+        out = run_quietly(np.matmul, ad, bd)
     except (RuntimeError, ValueError):
         out = _matmul_again(a, b)
     return _make(out, R.MATMUL, (a, b))
@@ -987,7 +937,7 @@ def _matmul_again(a: Any, b: Any) -> Any:
     ad = a.data if isinstance(a, Tensor) else a
     bd = b.data if isinstance(b, Tensor) else b
     try:
-        return _silenced(np.matmul, ad, bd)
+        return quietly(np.matmul, ad, bd)
     except ValueError:
         sa, sb = np.shape(ad), np.shape(bd)
         if not sa or not sb:
@@ -1035,11 +985,7 @@ def _operand(x: Any, like: Tensor | None, op: str) -> Any:
             # float32), as in PyTorch, where a scalar only sets the kind.
             dt = like.data.dtype
             if isinstance(x, np.generic) or x.ndim == 0:
-                token = silence()  # a scalar beyond float32's range becomes inf
-                try:
-                    return dt.type(x)
-                finally:
-                    restore(token)
+                return quietly(dt.type, x)  # a scalar beyond float32's range becomes inf
             return x.astype(dt)
         return x
     if isinstance(x, (list, tuple)):

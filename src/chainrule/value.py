@@ -15,24 +15,12 @@ from typing import Any
 import numpy as np
 
 from . import rules as R
-from .engine import PLAIN, STATE, Mode, Node, check_forward, tick
+from .engine import Node, check_forward
+from .modes import PLAIN, STATE, Mode, tick
+from .numerics import float_div, float_exp, float_log, float_pow, float_sigmoid
+from .ops import Op
 
 Number = int | float
-
-
-def _div(a: float, b: float) -> float:
-    try:
-        return a / b
-    except ZeroDivisionError:  # follow IEEE 754 / numpy: x/0 = +-inf, 0/0 = nan
-        return math.copysign(math.inf, a) * math.copysign(1.0, b) if a != 0 else math.nan
-
-
-def _sigmoid(x: float) -> float:
-    # Two forms, so exp never overflows.
-    if x >= 0:
-        return 1.0 / (1.0 + math.exp(-x))
-    e = math.exp(x)
-    return e / (1.0 + e)
 
 
 def _relu(x: float) -> float:
@@ -45,7 +33,7 @@ def _relu(x: float) -> float:
 # part in an op are kept in ``_parents`` as they are: constants, not nodes.
 
 
-def _unary(op: R.Op, fn: Callable[[float], float]) -> Callable[[Value], Value]:
+def _unary(op: Op, fn: Callable[[float], float]) -> Callable[[Value], Value]:
     def method(self: Value) -> Value:
         out = _new(Value)
         out.data = fn(self.data)
@@ -72,7 +60,7 @@ def _unary(op: R.Op, fn: Callable[[float], float]) -> Callable[[Value], Value]:
 
 
 def _binary(
-    op: R.Op, fn: Callable[[float, float], float], reflected: bool = False
+    op: Op, fn: Callable[[float, float], float], reflected: bool = False
 ) -> Callable[[Value, Any], Value]:
     def method(self: Value, other: Any) -> Value:
         if isinstance(other, Value):
@@ -114,7 +102,7 @@ def _binary(
 _new = object.__new__
 
 
-def _note_mode(out: Value, op: R.Op, operands: tuple[Any, ...], mode: Mode) -> None:
+def _note_mode(out: Value, op: Op, operands: tuple[Any, ...], mode: Mode) -> None:
     """Label ``out`` with the module scope, and check it under anomaly mode."""
     if mode.scope is not None and out._op is not None:
         out._scope = mode.scope
@@ -174,20 +162,20 @@ class Value(Node):
     __rsub__ = _binary(R.SUB, operator.sub, reflected=True)
     __mul__ = _binary(R.MUL, operator.mul)  # d/da = b, d/db = a
     __rmul__ = _binary(R.MUL, operator.mul, reflected=True)
-    __truediv__ = _binary(R.DIV, _div)  # d/da = 1/b, d/db = -a/b^2
-    __rtruediv__ = _binary(R.DIV, _div, reflected=True)
-    __pow__ = _binary(R.POW, R._float_pow)  # d/da = b a^(b-1), d/db = ln(a) a^b
-    __rpow__ = _binary(R.POW, R._float_pow, reflected=True)
+    __truediv__ = _binary(R.DIV, float_div)  # d/da = 1/b, d/db = -a/b^2
+    __rtruediv__ = _binary(R.DIV, float_div, reflected=True)
+    __pow__ = _binary(R.POW, float_pow)  # d/da = b a^(b-1), d/db = ln(a) a^b
+    __rpow__ = _binary(R.POW, float_pow, reflected=True)
     __neg__ = _unary(R.NEG, operator.neg)  # d/da = -1
 
     def __pos__(self) -> Value:
         return self
 
     # -- functions -------------------------------------------------------
-    exp = _unary(R.EXP, R._float_exp)  # d/dx = exp(x)
-    log = _unary(R.LOG, R._float_log)  # d/dx = 1/x
+    exp = _unary(R.EXP, float_exp)  # d/dx = exp(x)
+    log = _unary(R.LOG, float_log)  # d/dx = 1/x
     tanh = _unary(R.TANH, math.tanh)  # d/dx = 1 - tanh(x)^2
-    sigmoid = _unary(R.SIGMOID, _sigmoid)  # d/dx = s(1-s)
+    sigmoid = _unary(R.SIGMOID, float_sigmoid)  # d/dx = s(1-s)
     relu = _unary(R.RELU, _relu)  # d/dx = 1 if x > 0 else 0
 
     # -- comparisons give plain bools; they are not differentiable --------

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from .. import rules as R
-from ..engine import Quiet
+from ..numerics import quiet
 from ..random import resolve
 from ..tensor import Tensor, _make, where
 
@@ -300,7 +300,7 @@ def cross_entropy(
     elif keep is not None:
         w = keep.astype(data.dtype)
     losses = -picked if w is None else -picked * w
-    with Quiet():  # 'mean' over targets that are all ignored is 0/0 = nan, as in PyTorch
+    with quiet():  # 'mean' over targets that are all ignored is 0/0 = nan, as in PyTorch
         if reduction == "none":
             out = losses
             coef = np.ones_like(picked) if w is None else w

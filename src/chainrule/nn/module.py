@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..engine import scope
+from ..modes import scope
 from ..tensor import Tensor
 
 

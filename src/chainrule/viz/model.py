@@ -29,7 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import Node, Quiet, iter_graph, scope_of
+from ..engine import Node, iter_graph, scope_of
+from ..explain import explain, formula_text, node_label, reaching
+from ..numerics import quiet
 
 #: Tensors up to this many elements show every number; larger ones show statistics.
 GRID_LIMIT = 16
@@ -172,7 +174,7 @@ STATS_HEADER = ["", "mean", "std", "min", "max"]
 
 def _stats(what: str, arr: np.ndarray) -> list[str]:
     a = np.asarray(arr, dtype=np.float64)
-    with Quiet():  # inf or nan data give inf or nan statistics, without warnings
+    with quiet():  # inf or nan data give inf or nan statistics, without warnings
         return [what] + [fmt_number(f(a)) for f in (np.mean, np.std, np.min, np.max)]
 
 
@@ -358,8 +360,6 @@ def _highlight(
     pos: dict[int, int],
 ) -> None:
     """Mark every path from the roots to each highlighted node and label its edges."""
-    from ..explain import explain, formula_text, node_label, reaching
-
     on_nodes: set[str] = set()
     on_edges: dict[tuple[str, str, int | None], list[str]] = {}
     caption: list[str] = []

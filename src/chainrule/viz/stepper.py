@@ -25,8 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import Node, Quiet, _seed, toposort
+from ..engine import Node, _seed, iter_graph, toposort
 from ..explain import formula_text, local_vjp, node_label
+from ..numerics import quiet, unbroadcast
 from .model import build, fmt_number
 
 
@@ -58,7 +59,7 @@ def _text(x: Any) -> str:
         return fmt_number(a.reshape(()))
     if a.size <= 6:
         return "[" + ", ".join(fmt_number(v) for v in a.ravel()) + "]"
-    with Quiet():  # a sum of infinities may be nan: say so, without a warning
+    with quiet():  # a sum of infinities may be nan: say so, without a warning
         total = a.sum()
     return f"array{list(a.shape)} (sum {fmt_number(total)})"
 
@@ -90,7 +91,7 @@ def backward_steps(root: Node, gradient: Any = None) -> list[BackwardStep]:
     steps: list[BackwardStep] = []
     # The rules run with the backward pass's arithmetic (IEEE 754: inf and
     # nan rather than errors or warnings), through the same helper as explain.
-    with Quiet():
+    with quiet():
         for node in order:
             if node not in pending:
                 continue  # no gradient reaches it; the engine never visits it
@@ -105,8 +106,6 @@ def backward_steps(root: Node, gradient: Any = None) -> list[BackwardStep]:
 
 def _updates(node: Node, g: Any, pending: dict[Node, Any]) -> list[Update]:
     """Hand ``node``'s gradient ``g`` on to its operands, adding it into ``pending``."""
-    from ..rules import unbroadcast
-
     op = node._op
     assert op is not None
     updates = []
@@ -224,7 +223,6 @@ def write_html(
     max_nodes: int | None = 200,
 ) -> Path:
     """Write the stepper page for ``root``'s backward pass to ``path``; returns the path."""
-    from ..engine import iter_graph
     from ..explain import node_names
     from .dot import to_digraph
     from .render import render
