@@ -1,6 +1,16 @@
-# Two entry points, each setting up what it needs in a local virtual environment:
-#   make demo   runs the main job
-#   make test   runs style checks, type checks and the whole test suite
+# Each target installs what it needs into a local virtual environment ($(VENV),
+# made with $(PYTHON)) the first time, and again when pyproject.toml changes:
+#   make demo    installs chainrule with the viz extra and runs the worked example,
+#                python -m chainrule tutorial (its pictures go to tutorial-out/)
+#   make lint    installs the test, viz and examples extras, then runs ruff check,
+#                ruff format --check (on src tests examples bench) and mypy
+#   make test    make lint, then the whole pytest suite (tests, and the doctests
+#                of src and docs)
+#   make bench   installs the bench extra (PyTorch, HIPS autograd, micrograd) and
+#                runs python -m bench $(BENCH_ARGS); see docs/performance.md
+#   make clean   removes $(VENV) and the caches of pytest, mypy, ruff and hypothesis
+# The checks of make lint also run before each commit once `pre-commit install`
+# has been run (see .pre-commit-config.yaml).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin

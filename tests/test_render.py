@@ -212,8 +212,13 @@ def test_empty_tensors_render_and_step(renderer: render.Renderer, shape, tmp_pat
 @renderers
 def test_jupyter_shows_svg(renderer: render.Renderer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(render, "find_renderers", lambda: [renderer])
-    bundle = cr.draw(network_222()["E_total"])._repr_mimebundle_()
-    ET.fromstring(bundle["image/svg+xml"])
+    d = cr.draw(network_222()["E_total"])
+    bundle = d._repr_mimebundle_()
+    assert list(bundle) == ["image/svg+xml"]  # the picture, not the no-renderer fallback
+    root = ET.fromstring(bundle["image/svg+xml"])
+    assert set(_groups(root, "node")) == {n.id for n in d.model.nodes}
+    assert len(_groups(root, "edge")) == len(d.model.edges)
+    assert "E_total" in " ".join(_texts(root))
 
 
 def test_pdf_falls_through_to_a_renderer_that_can(monkeypatch: pytest.MonkeyPatch) -> None:
