@@ -318,22 +318,7 @@ def _names_an_operand(op, var: str) -> bool:
     return re.search(rf"(?<![\w.]){re.escape(var.split('[')[0])}(?!\w)", op.symbol) is not None
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(
-            n,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="setitem's symbol is 'x with x[index] = v' but its formulas are "
-                "written d(...)/da and d(...)/db",
-            ),
-        )
-        if n == "setitem"
-        else n
-        for n in sorted(OPS)
-    ],
-)
+@pytest.mark.parametrize("name", sorted(OPS))
 def test_every_formula_differentiates_by_an_operand_of_the_symbol(name: str) -> None:
     op = OPS[name]
     arity = 2 if op.variadic else len(op.vjps)

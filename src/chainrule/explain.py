@@ -238,7 +238,7 @@ def formula_text(op: Any, i: int, arity: int) -> str:
         else:
             expr = f"d({symbol})/d{var}"
     else:
-        var = "ab"[i] if i < 2 else f"x{i}"
+        var = op.operands[i] if op.operands else "ab"[i] if i < 2 else f"x{i}"
         expr = f"d {symbol}/d{var}" if symbol.startswith(op.name + "(") else f"d({symbol})/d{var}"
     return f"{expr} = {op.formula(i)}"
 

@@ -31,12 +31,14 @@ class Op:
             ``i`` to it, so the engine treats both kinds alike.
         formulas: the local derivative of the output with respect to each
             input, as text (for variadic ops, one formula for all inputs).
+        operands: the names ``symbol`` gives the inputs, when they are not the
+            usual ``a``, ``b`` (or ``x`` for one input).
         elementwise: True when output element ``k`` depends only on element
             ``k`` of each (broadcast) input, so a local derivative is a number
             per element.
     """
 
-    __slots__ = ("doc", "elementwise", "formulas", "name", "symbol", "variadic", "vjps")
+    __slots__ = ("doc", "elementwise", "formulas", "name", "operands", "symbol", "variadic", "vjps")
 
     vjps: VjpTable
 
@@ -50,6 +52,7 @@ class Op:
         *,
         elementwise: bool = False,
         nvjp: Vjp | None = None,
+        operands: Sequence[str] = (),
     ) -> None:
         self.name = name
         self.symbol = symbol
@@ -63,6 +66,7 @@ class Op:
         self.formulas = tuple(formulas)
         self.elementwise = elementwise
         self.doc = doc
+        self.operands = tuple(operands)
         if name in OPS:
             raise ValueError(f"op {name!r} is defined twice")
         OPS[name] = self

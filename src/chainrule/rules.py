@@ -566,6 +566,7 @@ SETITEM = Op(
     ("1 outside the index, 0 inside", "1 at the index"),
     "Assignment into part of a tensor (``x[index] = v``, ``copy_``, ``fill_``): the written "
     "elements take their gradient from v (summed where v was broadcast), the others from x.",
+    operands=("x", "v"),
 )
 CONCATENATE = Op(
     "concatenate",
