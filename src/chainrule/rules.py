@@ -561,7 +561,7 @@ def _setitem_vjp_base(g: Any, out: Any, ctx: Any, base: Any, value: Any) -> Any:
 
 SETITEM = Op(
     "setitem",
-    "x with x[index] = v",
+    "x[index] := v",
     (_setitem_vjp_base, lambda g, out, ctx, base, value: take(g, ctx)),
     ("1 outside the index, 0 inside", "1 at the index"),
     "Assignment into part of a tensor (``x[index] = v``, ``copy_``, ``fill_``): the written "
