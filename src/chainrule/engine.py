@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import gc
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from heapq import heapify, heappop, heappush
 from typing import TYPE_CHECKING, Any
 
@@ -274,174 +274,160 @@ def run_backward(
     create_graph: bool = False,
     store: bool = True,
     wanted: Sequence[Node] | None = None,
+    on_edge: Callable[[Node, int, Node, Any], None] | None = None,
 ) -> dict[Node, Any]:
-    """Backpropagate ``seeds`` from ``roots`` through the recorded graph.
+    """Backpropagate ``seeds`` from ``roots`` through the recorded graph: the chain rule.
+
+    Every op node is visited once, newest first, when all of its gradient ``g``
+    has arrived (each child of a node is newer than it).  For each operand that
+    requires grad, the op's rule turns ``g`` into that operand's share, the
+    vector-Jacobian product; shares meeting at a node add up.  Leaves hand
+    nothing on.  At the end each node's gradient of this pass is kept.
 
     Args:
         roots: output nodes.
         seeds: d(objective)/d(root) for each root (raw, or nodes when
             ``create_graph`` is true).
-        create_graph: run the derivative rules on nodes, recording a graph.
-        store: add each node's gradient into its ``.grad``.
-        wanted: if given, the nodes whose gradients the caller wants back.
+        create_graph: run the rules on nodes, so the gradients record a graph.
+        store: add each node's gradient of this pass into its ``.grad``.
+        wanted: the nodes whose gradients of this pass the caller wants back.
+        on_edge: called as ``on_edge(node, i, operand, share)`` for every
+            share handed on, in the order of the pass: a way to watch a pass
+            edge by edge (the backward stepper does).
 
     Returns:
-        A dict from node to its gradient in this pass, for the ``wanted``
-        nodes (empty when ``wanted`` is None).
+        A dict from each ``wanted`` node reached to its gradient in this pass.
 
-    The gradients flowing in this pass live in a local dict, apart from the
-    stored ``.grad``; that is what makes a second call add exactly one copy.
+    The gradients flowing in a pass live in a dict of their own, apart from
+    the stored ``.grad``; that is what makes a second call add exactly one copy.
     """
     grads: dict[Node, Any] = {}
     for root, seed in zip(roots, seeds):
         grads[root] = seed if root not in grads else grads[root] + seed
-    # Visit op nodes from the newest to the oldest: every child of a node is
-    # newer than it, so all of a node's gradient has arrived when it is
-    # popped.  Leaves pass nothing on, so they need no place in that order:
-    # they wait in a list, gathering their gradient, and are stored last.
-    heap: list[tuple[int, Node]] = []
-    leaves: list[Node] = []
-    for root in grads:
-        if root._op is None:
-            leaves.append(root)
-        else:
-            heap.append((-root._seq, root))
-    if len(heap) > 1:
-        heapify(heap)
-    want = set(wanted) if wanted is not None else None
-    result: dict[Node, Any] = {}
-    # The usual pass (``backward()``) only adds each gradient into ``.grad``.
-    plain = store and not create_graph and want is None
-    pop = grads.pop
-    get = grads.get
-    ndarray = np.ndarray
-
-    # Rules on raw arrays record nothing, so a plain pass leaves grad mode as it
-    # is; a pass that records its own graph turns it on, for this thread only.
-    mode = STATE.mode
-    switched = create_graph and not mode.grad
-    if switched:
-        STATE.switch(grad=True)
-    last_inplace = INPLACE.last
-    anomaly = mode.anomaly
+    heap = [(-n._seq, n) for n in grads if n._op is not None]  # newest first
+    heapify(heap)
     private = store and not create_graph  # stored .grad arrays must not share memory
-    # log(0), 1/0 and friends give inf/nan as numpy does; detect_anomaly
-    # reports them, and warnings would only repeat that once per element.
-    # (Value rules use Python floats, which never warn: see _ieee.)
-    quiet = None
-    for r in roots:
-        if isinstance(r.data, ndarray):
-            quiet = silence()
-            break
-    # The pass makes many short-lived objects and no cycles; without this the
-    # cycle collector would repeatedly walk the whole (large, live) graph.  The
-    # collector is one for the process: when passes in two threads overlap, the
-    # last to finish may turn it back on early, which costs time, never results.
-    collecting = gc.isenabled()
-    gc.disable()
+    anomaly, last_change = STATE.mode.anomaly, INPLACE.last
+    setup = _enter_pass(roots, create_graph)
     try:
         while heap:
             node = heappop(heap)[1]
-            g = pop(node)
-            out = node.data
-            # Values never mix with Tensors, so only tensor nodes have
-            # gradients that may need unbroadcasting or a dtype cast.
-            arrays = isinstance(out, ndarray)
-            if plain:
-                if node.grad is not None or (arrays and g.__class__ is not ndarray):
-                    add_to_grad(node, g)  # a sum, or a numpy scalar for a 0-d tensor
-                else:
-                    node.grad = g
-            else:
-                _keep(node, g, store, create_graph, want, result)
-            parents = node._parents
-            if node._seq < last_inplace:
+            g = grads[node]
+            if node._seq < last_change:  # something was changed in place since it was made
                 _check_versions(node)
-            if create_graph:
-                out = node
-                args: Any = parents
-            elif len(parents) == 2:
-                a, b = parents
-                args = (
-                    a.data if isinstance(a, Node) else a,
-                    b.data if isinstance(b, Node) else b,
-                )
-            elif len(parents) == 1:
-                args = (parents[0].data,)
-            else:
-                args = [p.data if isinstance(p, Node) else p for p in parents]
-            ctx = node._ctx
-            vjps = node._op.vjps  # type: ignore[union-attr]
-            i = -1
-            for p in parents:
-                i += 1
+            parents, ctx, vjps = node._parents, node._ctx, node._op.vjps  # type: ignore[union-attr]
+            out, args = (node, parents) if create_graph else (node.data, operand_data(parents))
+            arrays = isinstance(node.data, np.ndarray)
+            for i, p in enumerate(parents):
                 if not (isinstance(p, Node) and p.requires_grad):
                     continue
                 try:
-                    pg = vjps[i](g, out, ctx, *args)
-                except ArithmeticError:  # Python floats raise where IEEE gives inf/nan
-                    pg = _ieee(node._op, i, g, out, ctx, args)  # type: ignore[arg-type]
+                    share = vjps[i](g, out, ctx, *args)  # g times the local derivative
+                except ArithmeticError:  # Python floats raise where IEEE 754 gives inf or nan
+                    share = _rerun_ieee(node, i, g, args)
                 if arrays:
-                    if anomaly:
-                        _check_gradient(node, i, pg)
-                    pdata = p.data
-                    if pg.shape != pdata.shape:
-                        pg = unbroadcast(pg, pdata.shape)
-                    if pg.dtype is not pdata.dtype and pg.dtype != pdata.dtype:
-                        pg = pg.astype(pdata.dtype)
-                    elif private and (pg is g or (pg.base is not None and _shares(pg, g))):
-                        # The rule handed on its own gradient or a view of it
-                        # (add, reshape, ...), so two stored .grad arrays would
-                        # share memory.  A leaf gets its own copy (optimizers
-                        # and users change a leaf's .grad in place); between
-                        # intermediates, the shared array is made read-only.
-                        if p._op is None:
-                            pg = pg.copy()
-                        else:
-                            g.setflags(write=False)
-                            pg.setflags(write=False)
-                elif anomaly:
-                    _check_gradient(node, i, pg)
-                prev = get(p)
-                if prev is not None:
-                    grads[p] = prev + pg
-                elif p._op is None:
-                    grads[p] = pg
-                    leaves.append(p)
+                    share = fit(share, p, g, private)
+                if anomaly:
+                    _check_gradient(node, i, share)
+                if on_edge is not None:
+                    on_edge(node, i, p, share)
+                earlier = grads.get(p)
+                if earlier is not None:
+                    grads[p] = earlier + share
                 else:
-                    grads[p] = pg
-                    heappush(heap, (-p._seq, p))
-        for leaf in leaves:
-            g = pop(leaf)
-            if not plain:
-                _keep(leaf, g, store, create_graph, want, result)
-                continue
-            if leaf.grad is None and (g.__class__ is float or g.__class__ is ndarray):
-                leaf.grad = g
-            else:
-                add_to_grad(leaf, g)
+                    grads[p] = share
+                    if p._op is not None:
+                        heappush(heap, (-p._seq, p))
     finally:
-        if collecting:
-            gc.enable()
-        if quiet is not None:
-            restore(quiet)
-        if switched:
-            STATE.switch(grad=False)
-    return result
+        _leave_pass(setup)
+    return _keep(grads, store, create_graph, wanted)
+
+
+def operand_data(parents: tuple[Any, ...]) -> tuple[Any, ...]:
+    """What a rule reads as its inputs: each operand's data; constants as they are."""
+    if len(parents) == 1:  # one and two operands are most ops: no loop for them
+        return (parents[0].data,)
+    if len(parents) == 2:
+        a, b = parents
+        return (a.data if isinstance(a, Node) else a, b.data if isinstance(b, Node) else b)
+    return tuple([p.data if isinstance(p, Node) else p for p in parents])
+
+
+def fit(share: Any, parent: Node, g: Any, private: bool) -> Any:
+    """Make an array share into the gradient ``parent`` takes.
+
+    Its shape: a broadcast operand gets the sum over its copies
+    (:func:`~chainrule.numerics.unbroadcast`).  Its dtype: a float32 operand
+    of a float64 result gets float32.  And, when the gradients will be stored
+    (``private``), memory of its own: a rule that hands on ``g`` itself or a
+    view of it (add, reshape, ...) would make two ``.grad`` arrays share
+    memory.  A leaf then gets a copy (optimizers and users change a leaf's
+    ``.grad`` in place); between intermediates the shared array is made
+    read-only instead, which costs nothing.
+    """
+    target = parent.data
+    if share.shape != target.shape:
+        share = unbroadcast(share, target.shape)
+    if share.dtype is not target.dtype and share.dtype != target.dtype:
+        return share.astype(target.dtype)
+    if private and (share is g or (share.base is not None and _shares(share, g))):
+        if parent._op is None:
+            return share.copy()
+        g.setflags(write=False)
+        share.setflags(write=False)
+    return share
+
+
+def _enter_pass(roots: Sequence[Node], create_graph: bool) -> tuple[bool, Any, bool]:
+    """Set up what a pass needs around it; returns what :func:`_leave_pass` puts back.
+
+    * The cycle collector is paused: the pass makes many short-lived objects
+      and no cycles, and the collector would keep walking the whole (large,
+      live) graph.  It is one for the process: when passes in two threads
+      overlap, the last to finish may turn it back on early, which costs time,
+      never results.
+    * numpy's warnings are off (see :mod:`chainrule.numerics`): log(0), 1/0
+      and friends give inf and nan, which :class:`detect_anomaly` reports.
+      (Value rules use Python floats, which never warn: see :func:`_rerun_ieee`.)
+    * Grad mode is turned on for a pass that records its own graph, in this
+      thread only; rules on raw arrays record nothing, so a plain pass leaves
+      it as it is.
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    token = silence() if any(isinstance(r.data, np.ndarray) for r in roots) else None
+    switched = create_graph and not STATE.mode.grad
+    if switched:
+        STATE.switch(grad=True)
+    return collecting, token, switched
+
+
+def _leave_pass(setup: tuple[bool, Any, bool]) -> None:
+    """Put back what :func:`_enter_pass` changed."""
+    collecting, token, switched = setup
+    if switched:
+        STATE.switch(grad=False)
+    if token is not None:
+        restore(token)
+    if collecting:
+        gc.enable()
 
 
 def _keep(
-    node: Node, g: Any, store: bool, create_graph: bool, want: set[Node] | None, result: dict
-) -> None:
-    """Hand a node's gradient in this pass to the caller of :func:`grad`, and/or store it."""
-    if want is not None and node in want:
-        result[node] = g
-    if not store:
-        return
-    if create_graph:
-        _store_node_grad(node, g)
-    else:
-        add_to_grad(node, g)
+    grads: dict[Node, Any], store: bool, create_graph: bool, wanted: Sequence[Node] | None
+) -> dict[Node, Any]:
+    """Store a finished pass's gradients into ``.grad``; return those of the ``wanted`` nodes."""
+    if store:
+        for node, g in grads.items():
+            if create_graph:
+                _store_node_grad(node, g)
+            elif node.grad is None and (g.__class__ is np.ndarray or g.__class__ is float):
+                node.grad = g  # the first gradient a node stores: the usual case
+            else:
+                add_to_grad(node, g)
+    if wanted is None:
+        return {}
+    return {node: grads[node] for node in wanted if node in grads}
 
 
 def add_to_grad(node: Node, g: Any) -> None:
@@ -462,16 +448,40 @@ def add_to_grad(node: Node, g: Any) -> None:
     node.grad = g
 
 
-def _ieee(op: Op, i: int, g: Any, out: Any, ctx: Any, args: Sequence[Any]) -> Any:
-    """Run a rule again on numpy float64 scalars, which follow IEEE 754.
+def _rerun_ieee(node: Node, i: int, g: Any, args: Sequence[Any]) -> Any:
+    """Run a Value rule again on numpy float64 scalars, which follow IEEE 754.
 
     Python floats raise ZeroDivisionError or OverflowError where numpy gives
     inf or nan; Value gradients follow numpy, as Tensors do.
     """
     f = np.float64
+    op = node._op
+    assert op is not None
     with quiet():
-        pg = op.vjp_at(i, f(g), f(out), ctx, *[f(a) if isinstance(a, float) else a for a in args])
+        pg = op.vjps[i](
+            f(g), f(node.data), node._ctx, *[f(a) if isinstance(a, float) else a for a in args]
+        )
     return float(pg.real) if isinstance(pg, complex) else float(pg)
+
+
+def vjp(node: Node, i: int, g: Any) -> Any:
+    """What ``node`` hands its operand ``i`` when its own gradient is ``g``: one edge of a pass.
+
+    The same arithmetic as :func:`run_backward` (IEEE 754 without warnings,
+    fitted to the operand's shape and dtype), for callers that look at one
+    edge at a time, such as :func:`chainrule.explain`.
+    """
+    op = node._op
+    assert op is not None
+    args = operand_data(node._parents)
+    with quiet():
+        try:
+            share = op.vjps[i](g, node.data, node._ctx, *args)
+        except ArithmeticError:
+            share = _rerun_ieee(node, i, g, args)
+        if isinstance(node.data, np.ndarray):
+            share = fit(np.asarray(share), node._parents[i], g, False)
+    return share
 
 
 def _shares(pg: np.ndarray, g: Any) -> bool:

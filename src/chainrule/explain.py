@@ -36,9 +36,9 @@ from typing import Any
 
 import numpy as np
 
-from .engine import Node, _ieee, iter_graph
+from .engine import Node, iter_graph, vjp
 from .engine import grad as autodiff_grad
-from .numerics import quiet, unbroadcast
+from .numerics import quiet
 from .value import Value
 
 #: Listing stops here; larger explanations report only the count of paths.
@@ -250,10 +250,6 @@ def formula_text(op: Any, i: int, arity: int) -> str:
 _Edge = tuple[int, Node, int, float]  # operand position, parent, parent flat index, local
 
 
-def _args(node: Node) -> tuple[Any, ...]:
-    return tuple(p.data if isinstance(p, Node) else p for p in node._parents)
-
-
 def _is_array(node: Node) -> bool:
     return isinstance(node.data, np.ndarray)
 
@@ -266,26 +262,6 @@ def _broadcast_source(j: int, out_shape: Index, in_shape: Index) -> int:
     lead = len(out_shape) - len(in_shape)
     src = tuple(0 if n == 1 else multi[lead + k] for k, n in enumerate(in_shape))
     return int(np.ravel_multi_index(src, in_shape))
-
-
-def local_vjp(node: Node, i: int, g: Any) -> Any:
-    """The VJP of the op that made ``node``, for operand ``i``, applied to ``g``.
-
-    The arithmetic is the backward pass's: IEEE 754, so ``1/0`` is inf and
-    ``0/0`` is nan, without numpy warnings.  A Value rule runs on Python
-    floats, which raise there instead; it is then run again on numpy float64
-    scalars, exactly as the engine does (:func:`chainrule.engine._ieee`).
-    """
-    op = node._op
-    assert op is not None
-    args = _args(node)
-    with quiet():
-        if _is_array(node):
-            return op.vjp_at(i, g, node.data, node._ctx, *args)
-        try:
-            return op.vjp_at(i, g, node.data, node._ctx, *args)
-        except ArithmeticError:
-            return _ieee(op, i, g, node.data, node._ctx, args)
 
 
 def _element_edges(node: Node, j: int, keep: set[int]) -> list[_Edge]:
@@ -306,9 +282,7 @@ def _element_edges(node: Node, j: int, keep: set[int]) -> list[_Edge]:
     if not _is_array(node):
         for i, p in enumerate(node._parents):
             if isinstance(p, Node) and p.requires_grad and id(p) in keep:
-                pg = local_vjp(node, i, 1.0)
-                if pg is not None:
-                    edges.append((i, p, 0, float(pg)))
+                edges.append((i, p, 0, float(vjp(node, i, 1.0))))
         return edges
     assert node._op is not None
     elementwise = node._op.elementwise
@@ -321,19 +295,15 @@ def _element_edges(node: Node, j: int, keep: set[int]) -> list[_Edge]:
     for i, p in enumerate(node._parents):
         if not (isinstance(p, Node) and p.requires_grad and id(p) in keep):
             continue
-        pg = local_vjp(node, i, g)
-        if pg is None:
-            continue
-        pshape = np.shape(p.data)
-        with quiet():
-            row = np.asarray(unbroadcast(np.asarray(pg), pshape))
+        row = vjp(node, i, g)  # the gradient it hands on, fitted to the operand's shape
         if elementwise:
-            k = _broadcast_source(j, node.data.shape, pshape)
+            k = _broadcast_source(j, node.data.shape, np.shape(p.data))
             edges.append((i, p, k, float(row.flat[k])))
             continue
+        reached = vjp(node, i, probe)
         with quiet():
-            reached = np.asarray(unbroadcast(np.asarray(local_vjp(node, i, probe)), pshape))
-        for nz in np.flatnonzero((row != 0) | np.isnan(reached)):
+            spread = (row != 0) | np.isnan(reached)
+        for nz in np.flatnonzero(spread):
             edges.append((i, p, int(nz), float(row.flat[nz])))
     return edges
 

@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import Node, _seed, iter_graph, toposort
-from ..explain import formula_text, local_vjp, node_label
-from ..numerics import quiet, unbroadcast
+from ..engine import Node, _seed, iter_graph, run_backward, toposort, vjp
+from ..explain import formula_text, node_label
+from ..numerics import quiet
 from .model import build, fmt_number
 
 
@@ -65,7 +65,12 @@ def _text(x: Any) -> str:
 
 
 def backward_steps(root: Node, gradient: Any = None) -> list[BackwardStep]:
-    """The steps ``root.backward(gradient)`` takes, without touching ``.grad``."""
+    """The steps ``root.backward(gradient)`` takes, without touching ``.grad``.
+
+    The pass is the engine's own (:func:`~chainrule.engine.run_backward`),
+    watched edge by edge; a step is the visit of one node, in the engine's
+    order (newest first), leaves included where their stamps put them.
+    """
     if not isinstance(root, Node):
         raise TypeError(f"draw_backward: expected a Value or Tensor, got {type(root).__name__}")
     if not root.requires_grad:
@@ -80,52 +85,35 @@ def backward_steps(root: Node, gradient: Any = None) -> list[BackwardStep]:
     # The seed is checked and converted as backward() does it (shape, and the
     # output's dtype: a float32 graph steps through float32 gradients).
     seed = _seed(root, gradient, "draw_backward")
-    nodes = toposort([root])
-    # The engine's order: decreasing creation stamp (parents first in toposort
-    # when no stamp is recorded).
-    if all(hasattr(n, "_seq") for n in nodes):
-        order = sorted(nodes, key=lambda n: -n._seq)
-    else:
-        order = list(reversed(nodes))
+    handed: dict[Node, list[tuple[int, Node, Any]]] = {}
+
+    def watch(node: Node, i: int, operand: Node, share: Any) -> None:
+        handed.setdefault(node, []).append((i, operand, share))
+
+    final = run_backward([root], [seed], store=False, wanted=toposort([root]), on_edge=watch)
+    # Replay the pass in its order, to show each gradient as it grows.
     pending: dict[Node, Any] = {root: seed}
     steps: list[BackwardStep] = []
-    # The rules run with the backward pass's arithmetic (IEEE 754: inf and
-    # nan rather than errors or warnings), through the same helper as explain.
-    with quiet():
-        for node in order:
-            if node not in pending:
-                continue  # no gradient reaches it; the engine never visits it
-            g = pending[node]
-            step = BackwardStep(node, g)
-            if node._op is not None:
-                step.updates = _updates(node, g, pending)
-            step.grads = dict(pending)
-            steps.append(step)
+    for node in sorted(final, key=lambda n: -n._seq):
+        step = BackwardStep(node, final[node])
+        for i, operand, share in handed.get(node, ()):
+            earlier = pending.get(operand)
+            pending[operand] = share if earlier is None else earlier + share
+            formula = formula_text(node._op, i, len(node._parents))
+            local = _local(node, i, operand)
+            step.updates.append(Update(operand, i, formula, local, share, pending[operand]))
+        step.grads = dict(pending)
+        steps.append(step)
     return steps
 
 
-def _updates(node: Node, g: Any, pending: dict[Node, Any]) -> list[Update]:
-    """Hand ``node``'s gradient ``g`` on to its operands, adding it into ``pending``."""
-    op = node._op
-    assert op is not None
-    updates = []
-    for i, p in enumerate(node._parents):
-        if not (isinstance(p, Node) and p.requires_grad):
-            continue
-        pg = local_vjp(node, i, g)
-        if pg is None:
-            continue
-        local = None
-        if isinstance(p.data, np.ndarray):
-            pg = np.asarray(unbroadcast(np.asarray(pg), p.data.shape), dtype=p.data.dtype)
-            if np.size(node.data) == 1 and p.data.size == 1:
-                local = float(np.asarray(local_vjp(node, i, np.ones_like(node.data))))
-        else:
-            local = float(local_vjp(node, i, 1.0))
-        prev = pending.get(p)
-        pending[p] = pg if prev is None else prev + pg
-        updates.append(Update(p, i, formula_text(op, i, len(node._parents)), local, pg, pending[p]))
-    return updates
+def _local(node: Node, i: int, operand: Node) -> float | None:
+    """The local derivative on an edge as a number, where it is one (scalars); else None."""
+    if not isinstance(node.data, np.ndarray):
+        return float(vjp(node, i, 1.0))
+    if node.data.size == 1 and np.size(operand.data) == 1:
+        return float(np.asarray(vjp(node, i, np.ones_like(node.data))))
+    return None
 
 
 def _caption(k: int, n: int, step: BackwardStep, labels: dict[Node, str], root: Node) -> list[str]:
