@@ -305,7 +305,8 @@ def run_backward(
     for root, seed in zip(roots, seeds):
         grads[root] = seed if root not in grads else grads[root] + seed
     heap = [(-n._seq, n) for n in grads if n._op is not None]  # newest first
-    heapify(heap)
+    if len(heap) > 1:
+        heapify(heap)
     private = store and not create_graph  # stored .grad arrays must not share memory
     anomaly, last_change = STATE.mode.anomaly, INPLACE.last
     setup = _enter_pass(roots, create_graph)
@@ -316,9 +317,24 @@ def run_backward(
             if node._seq < last_change:  # something was changed in place since it was made
                 _check_versions(node)
             parents, ctx, vjps = node._parents, node._ctx, node._op.vjps  # type: ignore[union-attr]
-            out, args = (node, parents) if create_graph else (node.data, operand_data(parents))
+            out, args = node.data, parents  # what the rule reads: numbers, or nodes to record
+            if not create_graph:  # (one and two operands, the usual ops, unpacked inline)
+                if len(parents) == 1:
+                    args = (parents[0].data,)
+                elif len(parents) == 2:
+                    a, b = parents
+                    args = (
+                        a.data if isinstance(a, Node) else a,
+                        b.data if isinstance(b, Node) else b,
+                    )
+                else:
+                    args = operand_data(parents)
+            else:
+                out = node
             arrays = isinstance(node.data, np.ndarray)
-            for i, p in enumerate(parents):
+            i = -1
+            for p in parents:
+                i += 1  # (counted by hand: enumerate costs more than the rest of an edge)
                 if not (isinstance(p, Node) and p.requires_grad):
                     continue
                 try:
@@ -345,11 +361,6 @@ def run_backward(
 
 def operand_data(parents: tuple[Any, ...]) -> tuple[Any, ...]:
     """What a rule reads as its inputs: each operand's data; constants as they are."""
-    if len(parents) == 1:  # one and two operands are most ops: no loop for them
-        return (parents[0].data,)
-    if len(parents) == 2:
-        a, b = parents
-        return (a.data if isinstance(a, Node) else a, b.data if isinstance(b, Node) else b)
     return tuple([p.data if isinstance(p, Node) else p for p in parents])
 
 
@@ -395,7 +406,11 @@ def _enter_pass(roots: Sequence[Node], create_graph: bool) -> tuple[bool, Any, b
     """
     collecting = gc.isenabled()
     gc.disable()
-    token = silence() if any(isinstance(r.data, np.ndarray) for r in roots) else None
+    token = None
+    for root in roots:
+        if isinstance(root.data, np.ndarray):
+            token = silence()
+            break
     switched = create_graph and not STATE.mode.grad
     if switched:
         STATE.switch(grad=True)

@@ -462,7 +462,11 @@ class Tensor(Node):
         return _make(np.tanh(self.data), R.TANH, (self,))
 
     def sigmoid(self) -> Tensor:
-        return _make(quietly(_sigmoid, self.data), R.SIGMOID, (self,))
+        try:  # (quietly, spelled out: sigmoid is among the commonest ops)
+            data = run_quietly(_sigmoid, self.data)
+        except RuntimeError:  # the quiet context is busy
+            data = quietly(_sigmoid, self.data)
+        return _make(data, R.SIGMOID, (self,))
 
     def relu(self) -> Tensor:
         return _make(np.maximum(self.data, 0), R.RELU, (self,))
@@ -505,8 +509,10 @@ class Tensor(Node):
         copied back over the summed axes.  A sum of no numbers is 0.
         """
         ax = _axes(self, axis, dim, "sum")
-        # (positional arguments: np.add.reduce(x, axis, dtype, out, keepdims))
-        data = quietly(_SUM, self.data, ax, None, None, keepdims)
+        try:  # (quietly, spelled out; np.add.reduce(x, axis, dtype, out, keepdims))
+            data = run_quietly(_SUM, self.data, ax, None, None, keepdims)
+        except RuntimeError:  # the quiet context is busy
+            data = quietly(_SUM, self.data, ax, None, None, keepdims)
         return _make(data, R.SUM, (self,), (ax, keepdims))
 
     def mean(self, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None) -> Tensor:
