@@ -8,7 +8,11 @@ runs on nodes that require grad, its result records three things:
   rules, from the table in :mod:`chainrule.rules`);
 * ``_parents``: the operands, *in order*, as a tuple.  Operands that are nodes
   are graph edges; plain numbers and arrays sit there too, as constants;
-* ``_ctx``: the op's non-tensor arguments (an axis, a shape, an index), or None.
+* ``_ctx``: what the op's rule needs besides the operands and the output, or
+  None: the op's other arguments (an axis, a shape, an index, a mask) and,
+  for a few ops, arrays the forward pass computed for the rule (cross_entropy
+  keeps its probabilities and one-hot targets).  Never a graph edge.
+
 
 Nothing else is stored: no closure, no reference from a parent to its child.
 The graph therefore has no reference cycles and is freed by reference counting
