@@ -17,7 +17,8 @@ Legend
 * **module** (green box): a whole ``nn.Module`` when drawn collapsed;
 * dashed boxes group the values made inside a module, named by the module.
 
-Each value shows its name (or the op that made it), its data and its grad;
+Each value shows its name (unnamed: the op that made it and a counter,
+``mul#3``, as :func:`chainrule.explain` names it), its data and its grad;
 ``grad not computed`` means no backward pass has reached it yet.  With
 ``highlight=``, the paths from the output to the highlighted leaves are red
 and bold, every other node and edge is faded, each edge on a path is labelled

@@ -8,7 +8,10 @@ runs on nodes that require grad, its result records three things:
   rules, from the table in :mod:`chainrule.rules`);
 * ``_parents``: the operands, *in order*, as a tuple.  Operands that are nodes
   are graph edges; plain numbers and arrays sit there too, as constants;
-* ``_ctx``: the op's non-tensor arguments (an axis, a shape, an index), or None.
+* ``_ctx``: what the op's rule needs besides the operands and the output, or
+  None: the op's other arguments (an axis, a shape, an index, a mask) and,
+  for a few ops, arrays the forward pass computed for the rule (cross_entropy
+  keeps its probabilities and one-hot targets).  Never a graph edge.
 
 Nothing else is stored: no closure, no reference from a parent to its child.
 The graph therefore has no reference cycles and is freed by reference counting
@@ -21,7 +24,7 @@ decreasing stamp (a heap) is a topological order: when a node is reached, all
 the gradient flowing into it has arrived.  At each node the engine asks the
 op's rule for the vector-Jacobian product of each input that requires grad,
 sums those over the paths that meet at an input, and reduces broadcast
-gradients back to the input's shape with :func:`~chainrule.rules.unbroadcast`.
+gradients back to the input's shape with :func:`~chainrule.numerics.unbroadcast`.
 (:func:`toposort` gives the same kind of order by depth-first search, for
 drawing and explaining graphs.)
 
@@ -53,6 +56,7 @@ from .modes import detect_anomaly as detect_anomaly  # (also importable from her
 from .modes import enable_grad as enable_grad
 from .modes import is_grad_enabled as is_grad_enabled
 from .modes import scope as scope
+from .naming import describe
 from .numerics import quiet, restore, silence, unbroadcast
 
 if TYPE_CHECKING:
@@ -178,7 +182,7 @@ def _seed(node: Node, gradient: Any, where: str, create_graph: bool = False) -> 
         raise TypeError(f"{where}: expected a Value or Tensor output, got {type(node).__name__}")
     if not node.requires_grad:
         raise RuntimeError(
-            f"{where}: {_describe(node)} does not require grad, so there is no "
+            f"{where}: {describe(node)} does not require grad, so there is no "
             "graph to backpropagate through (did every input have requires_grad=False, "
             "or was it computed under no_grad?)"
         )
@@ -187,7 +191,7 @@ def _seed(node: Node, gradient: Any, where: str, create_graph: bool = False) -> 
             if gradient.shape != node.shape:
                 raise ValueError(
                     f"{where}: gradient has shape {gradient.shape} but the output "
-                    f"{_describe(node)} has shape {node.shape}; they must match"
+                    f"{describe(node)} has shape {node.shape}; they must match"
                 )
             return gradient
         gradient = gradient.data
@@ -197,7 +201,7 @@ def _seed(node: Node, gradient: Any, where: str, create_graph: bool = False) -> 
         if gradient is None:
             if data.size != 1:
                 raise RuntimeError(
-                    f"{where}: the output {_describe(node)} has shape {data.shape}; "
+                    f"{where}: the output {describe(node)} has shape {data.shape}; "
                     "a gradient is needed for a non-scalar output (pass gradient= "
                     "of the same shape, or reduce the output, e.g. with .sum())"
                 )
@@ -207,7 +211,7 @@ def _seed(node: Node, gradient: Any, where: str, create_graph: bool = False) -> 
             if g.shape != data.shape:
                 raise ValueError(
                     f"{where}: gradient has shape {g.shape} but the output "
-                    f"{_describe(node)} has shape {data.shape}; they must match"
+                    f"{describe(node)} has shape {data.shape}; they must match"
                 )
             if g.dtype.kind not in "fiu":
                 raise TypeError(f"{where}: gradient must be real numbers, got dtype {g.dtype}")
@@ -218,22 +222,16 @@ def _seed(node: Node, gradient: Any, where: str, create_graph: bool = False) -> 
         if np.shape(gradient) != ():
             raise ValueError(
                 f"{where}: gradient has shape {np.shape(gradient)} but the output "
-                f"{_describe(node)} is a scalar (shape ()); they must match"
+                f"{describe(node)} is a scalar (shape ()); they must match"
             )
         try:
             g = float(gradient)
         except (TypeError, ValueError):
             raise TypeError(
-                f"{where}: gradient for the Value output {_describe(node)} must be a number, "
+                f"{where}: gradient for the Value output {describe(node)} must be a number, "
                 f"got {type(gradient).__name__}"
             ) from None
     return type(node)._wrap_grad(g) if create_graph else g
-
-
-def _describe(node: Node) -> str:
-    label = node.name or (node.op and f"<{node.op}>") or "leaf"
-    kind = type(node).__name__
-    return f"{kind} {label!s}"
 
 
 def toposort(roots: Sequence[Node], *, everything: bool = False) -> list[Node]:
@@ -611,7 +609,7 @@ def grad(
         if not isinstance(x, Node):
             raise TypeError(f"grad: inputs[{i}] is a {type(x).__name__}, not a Value or Tensor")
         if not x.requires_grad:
-            raise RuntimeError(f"grad: inputs[{i}] ({_describe(x)}) does not require grad")
+            raise RuntimeError(f"grad: inputs[{i}] ({describe(x)}) does not require grad")
     if grad_outputs is None:
         gos: list[Any] = [None] * len(outs)
     elif isinstance(grad_outputs, (Node, np.ndarray, float, int)) and len(outs) == 1:
@@ -632,7 +630,7 @@ def grad(
         if g is None:
             if not allow_unused:
                 raise RuntimeError(
-                    f"grad: inputs[{i}] ({_describe(x)}) is not used to compute the outputs; "
+                    f"grad: inputs[{i}] ({describe(x)}) is not used to compute the outputs; "
                     "pass allow_unused=True to get None for it"
                 )
             result.append(None)

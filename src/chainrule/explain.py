@@ -30,7 +30,7 @@ entry ``d out[j] / d in[i]`` of the op's local Jacobian.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +38,7 @@ import numpy as np
 
 from .engine import Node, iter_graph, vjp
 from .engine import grad as autodiff_grad
+from .naming import graph_names, name_of
 from .numerics import quiet
 from .value import Value
 
@@ -121,7 +122,7 @@ class Explanation:
 
     def label(self, node: Node, index: Index = ()) -> str:
         """How a node (or one of its elements) is named in the table."""
-        base = self.labels.get(id(node)) or node_label(node)
+        base = name_of(node, self.labels)
         if index and node.shape:
             base += "[" + ", ".join(str(i) for i in index) + "]"
         return base
@@ -152,26 +153,28 @@ class Explanation:
                         f"{self.label(s.parent, s.parent_index)}",
                         s.op,
                         s.formula,
-                        _num(s.local),
+                        _number_text(s.local),
                     )
                 )
             widths = [max(len(r[c]) for r in rows) for c in range(4)]
             for r in rows:
                 lines.append("  " + "  ".join(r[c].ljust(widths[c]) for c in range(4)).rstrip())
-            lines.append(f"  product along the path = {_num(path.product)}")
+            lines.append(f"  product along the path = {_number_text(path.product)}")
         lines.append("")
         if self.paths:
-            terms = _num(self.paths[0].product) + "".join(
-                f" - {_num(-p.product)}" if p.product < 0 else f" + {_num(p.product)}"
+            terms = _number_text(self.paths[0].product) + "".join(
+                f" - {_number_text(-p.product)}"
+                if p.product < 0
+                else f" + {_number_text(p.product)}"
                 for p in self.paths[1:]
             )
             if len(self.paths) > 1:
-                lines.append(f"sum over paths = {terms} = {_num(self.total)}")
+                lines.append(f"sum over paths = {terms} = {_number_text(self.total)}")
             else:
-                lines.append(f"sum over paths = {_num(self.total)}")
+                lines.append(f"sum over paths = {_number_text(self.total)}")
         else:
-            lines.append(f"sum over paths = {_num(self.total)}")
-        lines.append(f"autodiff gradient = {_num(self.autodiff)} ({verdict})")
+            lines.append(f"sum over paths = {_number_text(self.total)}")
+        lines.append(f"autodiff gradient = {_number_text(self.autodiff)} ({verdict})")
         if not (math.isfinite(self.total) and math.isfinite(self.autodiff)):
             lines.append(self._non_finite_note())
         return "\n".join(lines)
@@ -184,15 +187,16 @@ class Explanation:
             # and the zero gradient of an element off these paths times an
             # infinite local derivative is 0 * inf = nan (as in PyTorch).
             return (
-                f"(every path is finite; backward() gives {_num(self.autodiff)} because it "
+                f"(every path is finite; backward() gives {_number_text(self.autodiff)} because it "
                 "multiplies the zero gradient of elements off these paths by an infinite or "
                 "nan local derivative, and 0 * inf = nan under IEEE 754)"
             )
         for s in self.edges:
             if not math.isfinite(s.local):
+                local = _number_text(s.local)
                 return (
-                    f"({_num(s.local)} comes from the edge {self.label(s.child, s.child_index)} "
-                    f"<- {self.label(s.parent, s.parent_index)}: {s.formula} is {_num(s.local)} "
+                    f"({local} comes from the edge {self.label(s.child, s.child_index)} "
+                    f"<- {self.label(s.parent, s.parent_index)}: {s.formula} is {local} "
                     "here; products and sums follow IEEE 754, as backward() does)"
                 )
         return (
@@ -204,13 +208,9 @@ class Explanation:
         p.text(str(self))
 
 
-def _num(x: float) -> str:
+def _number_text(x: float) -> str:
+    """A number as the table prints it: nine significant digits."""
     return f"{x:.9g}"
-
-
-def node_label(node: Node) -> str:
-    """A node's name, or the name of the op that made it, or ``leaf``."""
-    return node.name or (node.op or "leaf")
 
 
 _UNARY_SYMBOLS = ("neg", "astype")
@@ -308,19 +308,19 @@ def _element_edges(node: Node, j: int, keep: set[int]) -> list[_Edge]:
     return edges
 
 
-def _index(node: Node, index: Any, what: str) -> tuple[Index, int]:
+def _element_index(node: Node, index: Any, what: str) -> tuple[Index, int]:
     """Normalise an element index into (multi-index, flat index)."""
     shape = tuple(np.shape(node.data))
     size = math.prod(shape)
     if size == 0:
         raise ValueError(
-            f"explain: the {what} {node_label(node)} has shape {shape}, with no elements: "
+            f"explain: the {what} {name_of(node)} has shape {shape}, with no elements: "
             "there is no derivative to explain"
         )
     if index is None:
         if size != 1:
             raise ValueError(
-                f"explain: {what} {node_label(node)} has shape {shape}; pass "
+                f"explain: {what} {name_of(node)} has shape {shape}; pass "
                 f"{'output_index' if what == 'output' else 'index'}= to choose one element"
             )
         multi: Index = (0,) * len(shape)
@@ -329,14 +329,14 @@ def _index(node: Node, index: Any, what: str) -> tuple[Index, int]:
         if len(idx) != len(shape) or not all(isinstance(i, (int, np.integer)) for i in idx):
             raise ValueError(
                 f"explain: the {what} index {index!r} does not name one element of "
-                f"{node_label(node)}, which has shape {shape}"
+                f"{name_of(node)}, which has shape {shape}"
             )
         try:
             multi = tuple(int(i) % n if -n <= i < n else _oob(i) for i, n in zip(idx, shape))
         except IndexError:
             raise IndexError(
                 f"explain: the {what} index {index!r} is out of range for "
-                f"{node_label(node)} of shape {shape}"
+                f"{name_of(node)} of shape {shape}"
             ) from None
     flat = int(np.ravel_multi_index(multi, shape)) if shape else 0
     return (multi if shape else ()), flat
@@ -362,20 +362,6 @@ def reaching(output: Node, leaf: Node) -> tuple[list[Node], set[int]]:
         if any(isinstance(p, Node) and p.requires_grad and id(p) in reach for p in node._parents):
             reach.add(id(node))
     return order, reach
-
-
-def node_names(order: Sequence[Node]) -> dict[int, str]:
-    """Labels for the table: names where given, else the op plus a counter."""
-    labels: dict[int, str] = {}
-    counts: dict[str, int] = {}
-    for node in order:
-        if node.name:
-            labels[id(node)] = node.name
-        else:
-            base = node.op or "leaf"
-            counts[base] = counts.get(base, 0) + 1
-            labels[id(node)] = f"{base}#{counts[base]}"
-    return labels
 
 
 def _walk(
@@ -467,20 +453,19 @@ def explain(
             raise TypeError(f"explain: {what} must be a Value or Tensor, got {type(n).__name__}")
     if not leaf.requires_grad:
         raise ValueError(
-            f"explain: the leaf {node_label(leaf)} does not require grad, so no gradient "
-            "flows to it"
+            f"explain: the leaf {name_of(leaf)} does not require grad, so no gradient flows to it"
         )
     if isinstance(output, Value) != isinstance(leaf, Value):
         raise TypeError(
             f"explain: output is a {type(output).__name__} but leaf is a "
             f"{type(leaf).__name__}; a graph is made of one kind"
         )
-    out_multi, out_flat = _index(output, output_index, "output")
-    leaf_multi, leaf_flat = _index(leaf, index, "leaf")
+    out_multi, out_flat = _element_index(output, output_index, "output")
+    leaf_multi, leaf_flat = _element_index(leaf, index, "leaf")
 
     order, reach = reaching(output, leaf)
     pos = {id(n): k for k, n in enumerate(order)}
-    labels = node_names(order)
+    labels = graph_names(order)  # the names draw() gives the same nodes
 
     # 1. The elements on paths: explore backwards from the output element.
     Elem = tuple[int, int]  # (id(node), flat index)
@@ -499,7 +484,7 @@ def explain(
         if len(edges) >= max_elements:
             raise ValueError(
                 f"explain: more than {max_elements} elements lie between "
-                f"{node_label(output)} and {node_label(leaf)}; explain a smaller graph "
+                f"{name_of(output)} and {name_of(leaf)}; explain a smaller graph "
                 "(fewer or smaller tensors)"
             )
         out_edges = _element_edges(node, e[1], reach)

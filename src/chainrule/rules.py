@@ -4,7 +4,9 @@ Each :class:`Op` names an operation and gives, for each input, a
 vector-Jacobian product (VJP): a function ``vjp(g, out, ctx, *inputs)`` that
 turns the gradient ``g`` of the objective with respect to the op's output into
 the gradient with respect to that input.  ``out`` is the op's result,
-``inputs`` are its operands and ``ctx`` holds its non-tensor arguments.
+``inputs`` are its operands and ``ctx`` holds whatever else the rule needs:
+the op's other arguments (an axis, a shape, an index, a mask) and, for a few
+ops, arrays saved by the forward pass (cross_entropy's probabilities).
 
 The rules are written only with arithmetic and the small helpers below
 (``exp``, ``log``, ``sum``, ``reshape``, ...), which work on three kinds of

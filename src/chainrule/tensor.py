@@ -16,6 +16,7 @@ import numpy as np
 from . import rules as R
 from .engine import Node, check_forward
 from .modes import INPLACE, PLAIN, STATE, Version, tick
+from .naming import name_of
 from .numerics import quietly, run_quietly
 from .ops import Op
 
@@ -37,7 +38,9 @@ def _arithmetic(
     def method(self: Tensor, other: Any) -> Tensor:
         if other.__class__ is not float and not isinstance(other, Tensor):
             other = _operand(other, self, op.name)
-        return _binary(op, fn, other, self) if reflected else _binary(op, fn, self, other)
+        return (
+            _apply_binary(op, fn, other, self) if reflected else _apply_binary(op, fn, self, other)
+        )
 
     method.__name__ = f"__r{op.name}__" if reflected else f"__{op.name}__"
     method.__doc__ = op.doc
@@ -272,15 +275,15 @@ class Tensor(Node):
 
     def add_(self, other: Any, *, alpha: float = 1.0) -> Tensor:
         """In place: ``self += alpha * other`` (PyTorch's ``add_``)."""
-        return self._update("add_", R.ADD, np.add, _scaled(other, alpha, self, "add_"))
+        return self._apply_in_place("add_", R.ADD, np.add, _scaled(other, alpha, self, "add_"))
 
     def sub_(self, other: Any, *, alpha: float = 1.0) -> Tensor:
         """In place: ``self -= alpha * other``."""
-        return self._update("sub_", R.SUB, np.subtract, _scaled(other, alpha, self, "sub_"))
+        return self._apply_in_place("sub_", R.SUB, np.subtract, _scaled(other, alpha, self, "sub_"))
 
     def mul_(self, other: Any) -> Tensor:
         """In place: ``self *= other``."""
-        return self._update("mul_", R.MUL, np.multiply, other)
+        return self._apply_in_place("mul_", R.MUL, np.multiply, other)
 
     def copy_(self, src: Any) -> Tensor:
         """In place: overwrite every element with ``src`` (broadcast to this shape)."""
@@ -295,7 +298,7 @@ class Tensor(Node):
         return self._assign("fill_", ..., value, "unsafe")
 
     def __setitem__(self, index: Any, value: Any) -> None:
-        self._assign("setitem", _index(index), value, "unsafe")
+        self._assign("setitem", _numpy_index(index), value, "unsafe")
 
     def _augmented(self, name: str, op: Op, fn: Callable[..., Any], other: Any) -> Tensor:
         """``self <op>= other``.
@@ -308,7 +311,7 @@ class Tensor(Node):
         """
         other = _operand(other, self, name)
         if STATE.grad and (self._op is not None or (not self.requires_grad and _tracked(other))):
-            out = _binary(op, fn, self, other)
+            out = _apply_binary(op, fn, self, other)
             if out.data.dtype == self.data.dtype:
                 return out
             if not np.can_cast(out.data.dtype, self.data.dtype, "same_kind"):
@@ -317,9 +320,9 @@ class Tensor(Node):
                     f"of dtype {self.data.dtype}"
                 )
             return out.astype(self.data.dtype)
-        return self._update(name, op, fn, other)
+        return self._apply_in_place(name, op, fn, other)
 
-    def _update(self, name: str, op: Op, fn: Callable[..., Any], other: Any) -> Tensor:
+    def _apply_in_place(self, name: str, op: Op, fn: Callable[..., Any], other: Any) -> Tensor:
         """In place: ``self = fn(self, other)``, recorded as ``op`` when it carries a gradient."""
         return self._change(
             name, lambda a, b: fn(a, b, out=a, casting="same_kind"), other, op, None
@@ -650,7 +653,7 @@ class Tensor(Node):
         return _make(data, R.BROADCAST_TO, (self,))
 
     def __getitem__(self, index: Any) -> Tensor:
-        idx = _index(index)
+        idx = _numpy_index(index)
         try:
             data = self.data[idx]
         except IndexError as e:
@@ -744,7 +747,7 @@ def where(cond: Any, a: Any, b: Any) -> Tensor:
 def maximum(a: Any, b: Any) -> Tensor:
     """Elementwise larger of ``a`` and ``b`` (ties split the gradient in half)."""
     like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
-    return _binary(
+    return _apply_binary(
         R.MAXIMUM, np.maximum, _operand(a, like, "maximum"), _operand(b, like, "maximum")
     )
 
@@ -752,7 +755,7 @@ def maximum(a: Any, b: Any) -> Tensor:
 def minimum(a: Any, b: Any) -> Tensor:
     """Elementwise smaller of ``a`` and ``b`` (ties split the gradient in half)."""
     like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
-    return _binary(
+    return _apply_binary(
         R.MINIMUM, np.minimum, _operand(a, like, "minimum"), _operand(b, like, "minimum")
     )
 
@@ -869,18 +872,18 @@ def _repeats(shape: tuple[int, ...], index: Any) -> bool:
     return bool((hits > 1).any())
 
 
-def _binary(op: Op, fn: Callable[[Any, Any], Any], a: Any, b: Any) -> Tensor:
+def _apply_binary(op: Op, fn: Callable[[Any, Any], Any], a: Any, b: Any) -> Tensor:
     ad = a.data if isinstance(a, Tensor) else a
     bd = b.data if isinstance(b, Tensor) else b
     try:
         out = run_quietly(fn, ad, bd)
     except (RuntimeError, ValueError, TypeError, OverflowError):
-        out = _binary_again(op, fn, a, b)
+        out = _apply_binary_again(op, fn, a, b)
     return _make(out, op, (a, b))
 
 
-def _binary_again(op: Op, fn: Callable[[Any, Any], Any], a: Any, b: Any) -> Any:
-    """``_binary``'s computation when the quick way failed: a busy quiet context, or bad operands.
+def _apply_binary_again(op: Op, fn: Callable[[Any, Any], Any], a: Any, b: Any) -> Any:
+    """``_apply_binary``'s work when the quick way failed (a busy quiet context, bad operands).
 
     Runs ``fn`` again, quietly; if numpy refuses the operands,
     raises an error that says why in the op's own terms.
@@ -918,10 +921,10 @@ def _binary_error(op: Op, ad: Any, bd: Any, e: Exception, names: str) -> Excepti
         if isinstance(e, TypeError)  # an op numpy does not define for the dtypes
         else ValueError
     )
-    return kind(f"{where}: cannot combine {_describe(ad)} and {_describe(bd)}{names}: {e}")
+    return kind(f"{where}: cannot combine {_operand_text(ad)} and {_operand_text(bd)}{names}: {e}")
 
 
-def _describe(x: Any) -> str:
+def _operand_text(x: Any) -> str:
     """A short description of an operand for error messages: its dtype and shape, or its value."""
     if isinstance(x, np.ndarray):
         return f"an array of dtype {x.dtype} and shape {x.shape}"
@@ -939,7 +942,7 @@ def _matmul(a: Any, b: Any) -> Tensor:
 
 
 def _matmul_again(a: Any, b: Any) -> Any:
-    """``_matmul``'s computation when the quick way failed (see :func:`_binary_again`)."""
+    """``_matmul``'s computation when the quick way failed (see :func:`_apply_binary_again`)."""
     ad = a.data if isinstance(a, Tensor) else a
     bd = b.data if isinstance(b, Tensor) else b
     try:
@@ -1101,7 +1104,7 @@ def _empty_reduction(op: str, t: Tensor, axes: tuple[int, ...] | None) -> ValueE
     )
 
 
-def _index(index: Any) -> Any:
+def _numpy_index(index: Any) -> Any:
     """Replace Tensors and lists inside an index by numpy arrays.
 
     An empty list selects nothing, as in numpy and PyTorch: it becomes an
@@ -1109,7 +1112,7 @@ def _index(index: Any) -> Any:
     numpy refuses as an index).
     """
     if isinstance(index, tuple):
-        return tuple(_index(i) for i in index)
+        return tuple(_numpy_index(i) for i in index)
     if isinstance(index, Tensor):
         return index.data
     if isinstance(index, list):
@@ -1131,7 +1134,12 @@ def _not_an_index(index: Any) -> str | None:
 
 
 def _label(t: Node) -> str:
-    return f"tensor {t.name!r}" if t.name else "the tensor"
+    """The tensor ``t`` in an error message about a call made on it.
+
+    ``tensor 'w'`` when it has a name (:func:`~chainrule.naming.name_of`),
+    else "the tensor": the one the failing call was made on.
+    """
+    return f"tensor {name_of(t)!r}" if t.name else "the tensor"
 
 
 def _names(a: Any, b: Any) -> str:

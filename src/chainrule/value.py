@@ -33,7 +33,7 @@ def _relu(x: float) -> float:
 # part in an op are kept in ``_parents`` as they are: constants, not nodes.
 
 
-def _unary(op: Op, fn: Callable[[float], float]) -> Callable[[Value], Value]:
+def _unary_method(op: Op, fn: Callable[[float], float]) -> Callable[[Value], Value]:
     def method(self: Value) -> Value:
         out = _new(Value)
         out.data = fn(self.data)
@@ -59,7 +59,7 @@ def _unary(op: Op, fn: Callable[[float], float]) -> Callable[[Value], Value]:
     return method
 
 
-def _binary(
+def _binary_method(
     op: Op, fn: Callable[[float, float], float], reflected: bool = False
 ) -> Callable[[Value, Any], Value]:
     def method(self: Value, other: Any) -> Value:
@@ -68,7 +68,7 @@ def _binary(
             o = other.data
         else:
             rg = self.requires_grad
-            o = other if other.__class__ is float else _num(other, op.name)
+            o = other if other.__class__ is float else _operand_number(other, op.name)
             other = o
         out = _new(Value)
         if reflected:
@@ -156,40 +156,40 @@ class Value(Node):
 
     # -- arithmetic: forward function, then the local derivatives ------------
     # (The rules themselves live in chainrule.rules; the comments repeat them.)
-    __add__ = _binary(R.ADD, operator.add)  # d/da = 1, d/db = 1
-    __radd__ = _binary(R.ADD, operator.add, reflected=True)
-    __sub__ = _binary(R.SUB, operator.sub)  # d/da = 1, d/db = -1
-    __rsub__ = _binary(R.SUB, operator.sub, reflected=True)
-    __mul__ = _binary(R.MUL, operator.mul)  # d/da = b, d/db = a
-    __rmul__ = _binary(R.MUL, operator.mul, reflected=True)
-    __truediv__ = _binary(R.DIV, float_div)  # d/da = 1/b, d/db = -a/b^2
-    __rtruediv__ = _binary(R.DIV, float_div, reflected=True)
-    __pow__ = _binary(R.POW, float_pow)  # d/da = b a^(b-1), d/db = ln(a) a^b
-    __rpow__ = _binary(R.POW, float_pow, reflected=True)
-    __neg__ = _unary(R.NEG, operator.neg)  # d/da = -1
+    __add__ = _binary_method(R.ADD, operator.add)  # d/da = 1, d/db = 1
+    __radd__ = _binary_method(R.ADD, operator.add, reflected=True)
+    __sub__ = _binary_method(R.SUB, operator.sub)  # d/da = 1, d/db = -1
+    __rsub__ = _binary_method(R.SUB, operator.sub, reflected=True)
+    __mul__ = _binary_method(R.MUL, operator.mul)  # d/da = b, d/db = a
+    __rmul__ = _binary_method(R.MUL, operator.mul, reflected=True)
+    __truediv__ = _binary_method(R.DIV, float_div)  # d/da = 1/b, d/db = -a/b^2
+    __rtruediv__ = _binary_method(R.DIV, float_div, reflected=True)
+    __pow__ = _binary_method(R.POW, float_pow)  # d/da = b a^(b-1), d/db = ln(a) a^b
+    __rpow__ = _binary_method(R.POW, float_pow, reflected=True)
+    __neg__ = _unary_method(R.NEG, operator.neg)  # d/da = -1
 
     def __pos__(self) -> Value:
         return self
 
     # -- functions -------------------------------------------------------
-    exp = _unary(R.EXP, float_exp)  # d/dx = exp(x)
-    log = _unary(R.LOG, float_log)  # d/dx = 1/x
-    tanh = _unary(R.TANH, math.tanh)  # d/dx = 1 - tanh(x)^2
-    sigmoid = _unary(R.SIGMOID, float_sigmoid)  # d/dx = s(1-s)
-    relu = _unary(R.RELU, _relu)  # d/dx = 1 if x > 0 else 0
+    exp = _unary_method(R.EXP, float_exp)  # d/dx = exp(x)
+    log = _unary_method(R.LOG, float_log)  # d/dx = 1/x
+    tanh = _unary_method(R.TANH, math.tanh)  # d/dx = 1 - tanh(x)^2
+    sigmoid = _unary_method(R.SIGMOID, float_sigmoid)  # d/dx = s(1-s)
+    relu = _unary_method(R.RELU, _relu)  # d/dx = 1 if x > 0 else 0
 
     # -- comparisons give plain bools; they are not differentiable --------
     def __lt__(self, other: Value | Number) -> bool:
-        return self.data < _num(other, "<")
+        return self.data < _operand_number(other, "<")
 
     def __le__(self, other: Value | Number) -> bool:
-        return self.data <= _num(other, "<=")
+        return self.data <= _operand_number(other, "<=")
 
     def __gt__(self, other: Value | Number) -> bool:
-        return self.data > _num(other, ">")
+        return self.data > _operand_number(other, ">")
 
     def __ge__(self, other: Value | Number) -> bool:
-        return self.data >= _num(other, ">=")
+        return self.data >= _operand_number(other, ">=")
 
     def __eq__(self, other: object) -> bool:
         """Equal numbers, as ``<=`` and ``>=`` compare them (``Value(2.0) == 2`` is True).
@@ -250,12 +250,12 @@ def _number_or_none(x: object) -> float | None:
     return None
 
 
-def _num(x: Any, op: str) -> float:
+def _operand_number(x: Any, op: str) -> float:
     """The number behind an operand of a Value operation: a Python int or float.
 
     Subclasses of float and int, numpy's scalars among them, become plain
     Python numbers, so ``.data`` and ``.grad`` stay floats and arithmetic
-    follows Python (and :func:`_ieee`), not numpy's warnings.
+    follows Python (and :func:`chainrule.engine._vjp_in_float64`), not numpy's warnings.
     """
     if isinstance(x, Value):
         return x.data

@@ -254,7 +254,8 @@ def text_report(res: Results, picture: dict[str, Any] | None = None) -> str:
     return "\n".join(parts)
 
 
-def _num(x: float | None) -> float | None:
+def _finite_or_none(x: float | None) -> float | None:
+    """``x`` if it is a finite number, else None (JSON has no inf or nan)."""
     return None if x is None or not math.isfinite(x) else x
 
 
@@ -291,8 +292,8 @@ def json_data(res: Results, picture: dict[str, Any] | None = None) -> dict[str, 
         if r.published is not None:
             entry["published"] = float(r.published)
             entry["published_text"] = r.published
-        entry["hand"] = _num(r.hand)
-        entry["autodiff"] = _num(r.autodiff)
+        entry["hand"] = _finite_or_none(r.hand)
+        entry["autodiff"] = _finite_or_none(r.autodiff)
         if r.finite_differences is not None:
             entry["finite_differences"] = r.finite_differences
         entry["agrees"] = r.status == "yes"

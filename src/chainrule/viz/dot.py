@@ -135,7 +135,7 @@ def _row_html(row: Row) -> str:
     return f"<TR><TD>{grid}</TD></TR>"
 
 
-def node_label(n: VizNode) -> str:
+def node_html_label(n: VizNode) -> str:
     """The HTML-like label of a node (including the outer ``< >``)."""
     if n.kind in ("op", "constant") and all(r.kind == "text" for r in n.rows):
         return "<" + "<BR/>".join(html_text(r.text) for r in n.rows) + ">"
@@ -190,7 +190,7 @@ def to_digraph(model: GraphModel) -> graphviz.Digraph:
     )
 
     def add_node(g: Any, n: VizNode) -> None:
-        g.node(n.id, label=node_label(n), **_node_attrs(n))
+        g.node(n.id, label=node_html_label(n), **_node_attrs(n))
 
     if model.cluster:
         # Nested boxes follow the dotted module names: "net.hidden" sits in "net".

@@ -30,7 +30,8 @@ from typing import Any
 import numpy as np
 
 from ..engine import Node, iter_graph, scope_of
-from ..explain import explain, formula_text, node_label, reaching
+from ..explain import explain, formula_text, reaching
+from ..naming import GraphNames, graph_names, name_of
 from ..numerics import quiet
 
 #: Tensors up to this many elements show every number; larger ones show statistics.
@@ -204,12 +205,16 @@ def _tensor_rows(data: np.ndarray, grad: np.ndarray | None, grad_note: str | Non
 _STORED = object()
 
 
-def value_rows(node: Node, show_grad: bool, grad: Any = _STORED) -> list[Row]:
-    """The label of a value: name (or op), then data and grad.
+def value_rows(
+    node: Node, show_grad: bool, grad: Any = _STORED, names: GraphNames | None = None
+) -> list[Row]:
+    """The label of a value: its name (:func:`chainrule.naming.name_of`), then data and grad.
 
-    ``grad`` replaces the stored ``node.grad`` (None: not computed yet).
+    ``grad`` replaces the stored ``node.grad`` (None: not computed yet);
+    ``names`` are the names of the graph drawn, so an unnamed value reads
+    ``mul#3`` as it does in :func:`chainrule.explain`.
     """
-    title = node.name or node.op or "value"
+    title = name_of(node, names)
     data = node.data
     g = node.grad if grad is _STORED else grad
     rows: list[Row]
@@ -286,9 +291,10 @@ def build(
 
     order = iter_graph(root_list)
     pos = {id(n): k for k, n in enumerate(order)}
+    names = graph_names(order)
     root_ids = {id(r) for r in root_list}
     for m in marks:
-        what = m.name or m.op or "leaf"
+        what = name_of(m, names)
         if id(m) not in pos:
             raise ValueError(
                 f"draw: the highlighted node {what} is not in the graph of the root(s)"
@@ -323,7 +329,7 @@ def build(
         else:
             role = "input"
         g = _STORED if grads is None else grads.get(n)
-        nodes.append(VizNode(f"v{k}", "value", role, value_rows(n, show_grad, g), scope, n))
+        nodes.append(VizNode(f"v{k}", "value", role, value_rows(n, show_grad, g, names), scope, n))
 
     # A parameter named "hidden.weight" is drawn in the box of module "hidden".
     made_in = {n.scope for n in nodes if n.scope is not None}
@@ -335,13 +341,13 @@ def build(
 
     model = GraphModel(nodes, edges, rankdir=rankdir, cluster=cluster)
     if marks:
-        _highlight(model, root_list, marks, pos)
+        _highlight(model, root_list, marks, pos, names)
 
     n_values = len(order)
     if collapse is None:
         collapse = max_nodes is not None and n_values > max_nodes and bool(model.scopes())
     if collapse:
-        model = _collapse(model)
+        model = _collapse(model, names)
     if max_nodes is not None:
         shown = sum(1 for n in model.nodes if n.kind in ("value", "module"))
         if shown > max_nodes:
@@ -358,6 +364,7 @@ def _highlight(
     roots: list[Node],
     marks: list[Node],
     pos: dict[int, int],
+    names: GraphNames,
 ) -> None:
     """Mark every path from the roots to each highlighted node and label its edges."""
     on_nodes: set[str] = set()
@@ -400,7 +407,7 @@ def _highlight(
                         else:
                             formula = formula_text(n._op, i, len(n._parents))
                             on_edges.setdefault(key, [formula])
-            rname, lname = node_label(root), node_label(leaf)
+            rname, lname = name_of(root, names), name_of(leaf, names)
             if exp is not None:
                 paths = f"{exp.count} path{'s' if exp.count != 1 else ''}"
                 caption.append(
@@ -423,7 +430,7 @@ def _highlight(
     model.caption = caption
 
 
-def _collapse(model: GraphModel) -> GraphModel:
+def _collapse(model: GraphModel, names: GraphNames) -> GraphModel:
     """One node per module scope; leaves and unscoped values stay as they are."""
     scopes = model.scopes()
     mid = {s: f"m{j}" for j, s in enumerate(scopes)}
@@ -460,7 +467,7 @@ def _collapse(model: GraphModel) -> GraphModel:
             shape = (
                 f"{dtype_code(d.dtype)}{shape_text(d.shape)}" if isinstance(d, np.ndarray) else ""
             )
-            rows.append(Row("text", f"out: {m.node.name or m.node.op} {shape}".rstrip()))
+            rows.append(Row("text", f"out: {name_of(m.node, names)} {shape}".rstrip()))
         on = [m.on_path for m in inner]
         on_path = None if all(o is None for o in on) else any(bool(o) for o in on)
         role = "output" if any(m.role == "output" for m in inner) else "module"

@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 
 from ..engine import Node, _seed, iter_graph, run_backward, toposort, vjp
-from ..explain import formula_text, node_label
+from ..explain import formula_text
+from ..naming import name_of
 from ..numerics import quiet
 from .model import build, fmt_number
 
@@ -75,11 +76,11 @@ def backward_steps(root: Node, gradient: Any = None) -> list[BackwardStep]:
         raise TypeError(f"draw_backward: expected a Value or Tensor, got {type(root).__name__}")
     if not root.requires_grad:
         raise ValueError(
-            f"draw_backward: {node_label(root)} does not require grad: there is no backward pass"
+            f"draw_backward: {name_of(root)} does not require grad: there is no backward pass"
         )
     if gradient is None and np.size(root.data) != 1:
         raise ValueError(
-            f"draw_backward: {node_label(root)} has shape {np.shape(root.data)}; "
+            f"draw_backward: {name_of(root)} has shape {np.shape(root.data)}; "
             "pass gradient= for a non-scalar output"
         )
     # The seed is checked and converted as backward() does it (shape, and the
@@ -211,13 +212,13 @@ def write_html(
     max_nodes: int | None = 200,
 ) -> Path:
     """Write the stepper page for ``root``'s backward pass to ``path``; returns the path."""
-    from ..explain import node_names
+    from ..naming import graph_names
     from .dot import to_digraph
     from .render import render
 
     steps = backward_steps(root, gradient)
     graph = iter_graph([root])
-    names = node_names(graph)
+    names = graph_names(graph)
     labels = {n: names[id(n)] for n in graph}
     frames: list[tuple[list[str], dict[Node, Any], Node | None, list[Update]]] = [
         (
