@@ -306,7 +306,10 @@ def run_backward(
     if len(heap) > 1:
         heapify(heap)
     private = store and not create_graph  # stored .grad arrays must not share memory
-    anomaly, last_change = STATE.mode.anomaly, INPLACE.last
+    last_change = INPLACE.last
+    anomaly = STATE.mode.anomaly
+    watched = anomaly or on_edge is not None
+    get, ndarray = grads.get, np.ndarray  # (local names: they are read once per edge)
     setup = _enter_pass(roots, create_graph)
     try:
         while heap:
@@ -329,7 +332,7 @@ def run_backward(
                     args = operand_data(parents)
             else:
                 out = node
-            arrays = isinstance(node.data, np.ndarray)
+            arrays = isinstance(node.data, ndarray)
             i = -1
             for p in parents:
                 i += 1  # (counted by hand: enumerate costs more than the rest of an edge)
@@ -341,11 +344,12 @@ def run_backward(
                     share = _rerun_ieee(node, i, g, args)
                 if arrays:
                     share = fit(share, p, g, private)
-                if anomaly:
-                    _check_gradient(node, i, share)
-                if on_edge is not None:
-                    on_edge(node, i, p, share)
-                earlier = grads.get(p)
+                if watched:
+                    if anomaly:
+                        _check_gradient(node, i, share)
+                    if on_edge is not None:
+                        on_edge(node, i, p, share)
+                earlier = get(p)
                 if earlier is not None:
                     grads[p] = earlier + share
                 else:
@@ -430,11 +434,13 @@ def _keep(
     grads: dict[Node, Any], store: bool, create_graph: bool, wanted: Sequence[Node] | None
 ) -> dict[Node, Any]:
     """Store a finished pass's gradients into ``.grad``; return those of the ``wanted`` nodes."""
-    if store:
+    if store and create_graph:
         for node, g in grads.items():
-            if create_graph:
-                _store_node_grad(node, g)
-            elif node.grad is None and (g.__class__ is np.ndarray or g.__class__ is float):
+            _store_node_grad(node, g)
+    elif store:
+        ndarray = np.ndarray
+        for node, g in grads.items():
+            if node.grad is None and (g.__class__ is float or g.__class__ is ndarray):
                 node.grad = g  # the first gradient a node stores: the usual case
             else:
                 add_to_grad(node, g)
