@@ -13,20 +13,32 @@ runs on nodes that require grad, its result records three things:
   for a few ops, arrays the forward pass computed for the rule (cross_entropy
   keeps its probabilities and one-hot targets).  Never a graph edge.
 
-Nothing else is stored: no closure, no reference from a parent to its child.
-The graph therefore has no reference cycles and is freed by reference counting
-as soon as its output is dropped.
+Besides these, a node has its value ``data``, its ``.grad``, ``requires_grad``,
+a ``name``, and its stamp ``_seq``, a tick of the engine's clock (see below);
+inside a module's forward it keeps the module's dotted name (``_scope``), and
+under anomaly mode the lines of code that made it (``_trace``).  Every node is
+set up by one function, :func:`init_node`.  There is no closure and no
+reference from a parent to its child, so the graph has no reference cycles and
+is freed by reference counting as soon as its output is dropped.
 
-``backward`` walks the graph from the output to the leaves without
-recursion.  Every node is stamped with a tick of a global clock when it is
-made, and a parent always exists before its children, so visiting nodes by
-decreasing stamp (a heap) is a topological order: when a node is reached, all
-the gradient flowing into it has arrived.  At each node the engine asks the
-op's rule for the vector-Jacobian product of each input that requires grad,
-sums those over the paths that meet at an input, and reduces broadcast
-gradients back to the input's shape with :func:`~chainrule.numerics.unbroadcast`.
-(:func:`toposort` gives the same kind of order by depth-first search, for
-drawing and explaining graphs.)
+How the module reads, top to bottom:
+
+* :func:`init_node`, where every node is set up;
+* :func:`run_backward`, the one backward traversal, and its helpers
+  (:func:`fit`, which shapes a gradient for its operand; :func:`_keep`, which
+  stores a finished pass's gradients; the pass's set-up and clean-up) and
+  :func:`vjp`, one edge of a pass for callers that look at edges one at a
+  time (:func:`chainrule.explain`);
+* the checks a pass makes (in-place changes, anomalies) and :func:`grad`.
+
+``run_backward`` walks the graph from the outputs to the leaves without
+recursion.  A parent is always made before its children, so its stamp is
+smaller, and visiting nodes by decreasing stamp (a heap) is a topological
+order: when a node is reached, all the gradient flowing into it has arrived.
+At each node the op's rule gives the vector-Jacobian product for each input
+that requires grad; shares that meet at an input add up, and broadcast
+gradients are summed back to the input's shape.  (:func:`toposort` gives the
+same kind of order by depth-first search, for drawing and explaining graphs.)
 
 Gradient semantics
 ------------------
@@ -47,11 +59,11 @@ import gc
 import os
 from collections.abc import Callable, Iterable, Sequence
 from heapq import heapify, heappop, heappush
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from .modes import INPLACE, STATE, no_grad
+from .modes import INPLACE, PLAIN, STATE, no_grad, tick
 from .modes import detect_anomaly as detect_anomaly  # (also importable from here, as before)
 from .modes import enable_grad as enable_grad
 from .modes import is_grad_enabled as is_grad_enabled
@@ -61,6 +73,59 @@ from .numerics import quiet, restore, silence, unbroadcast
 
 if TYPE_CHECKING:
     from .ops import Op
+
+N = TypeVar("N", bound="Node")
+
+
+def init_node(
+    node: N,
+    data: Any,
+    op: Op | None = None,
+    parents: tuple[Any, ...] = (),
+    ctx: Any = None,
+    recorded: bool | None = None,
+) -> N:
+    """Give ``node`` every field a node has: the one place a node is set up.
+
+    Value and Tensor, leaves and results of ops, all come through here.  The
+    node gets ``data``, no gradient and no name, and the clock's next tick as
+    its stamp.  An op's result records ``op``, its operands ``parents`` (in
+    order; constants among them) and ``ctx`` when grad mode is on and some
+    operand requires grad (``recorded``; found from ``parents`` when None);
+    otherwise it is a constant leaf and keeps none of them.  Inside a module's
+    scope the node remembers the scope; under anomaly mode its values are
+    checked and the line that made it is kept.  Returns ``node``.
+    """
+    node.data = data
+    node.grad = None
+    node.name = None
+    node._seq = tick()
+    mode = STATE.mode
+    if op is not None and mode.grad:
+        if recorded is None:
+            recorded = False
+            for p in parents:
+                if isinstance(p, Node) and p.requires_grad:
+                    recorded = True
+                    break
+        if recorded:
+            node.requires_grad = True
+            node._op = op
+            node._parents = parents
+            node._ctx = ctx
+            if mode is not PLAIN:  # inside a module's scope, or anomaly mode on
+                if mode.scope is not None:
+                    node._scope = mode.scope
+                if mode.anomaly:
+                    check_forward(node, op, parents)
+            return node
+    node.requires_grad = False
+    node._op = None
+    node._parents = ()
+    node._ctx = None
+    if op is not None and mode.anomaly:
+        check_forward(node, op, parents)
+    return node
 
 
 def scope_of(node: Node) -> str | None:

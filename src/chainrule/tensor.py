@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from . import rules as R
-from .engine import Node, check_forward
-from .modes import INPLACE, PLAIN, STATE, Version, tick
+from .engine import Node, init_node
+from .modes import INPLACE, STATE, Version, tick
 from .naming import name_of
 from .numerics import quietly, run_quietly
 from .ops import Op
@@ -102,14 +102,8 @@ class Tensor(Node):
                 f"Tensor: data must be real numbers or booleans, got dtype {arr.dtype} "
                 f"from {_brief(data)}"
             )
-        self.data = arr
-        self.grad = None
+        init_node(self, arr)
         self.name = name
-        self._seq = tick()
-        self.requires_grad = False
-        self._op = None
-        self._parents = ()
-        self._ctx = None
         if requires_grad:
             self.requires_grad_(True)
 
@@ -417,15 +411,10 @@ class Tensor(Node):
             for slot in ("_scope", "_trace"):
                 if hasattr(self, slot):
                     setattr(old, slot, getattr(self, slot))
-        self.grad = None
-        self.requires_grad = True
-        self._op, self._parents, self._ctx = op, (old, value), ctx
-        self._seq = tick()  # newer than the change, so this node itself is not stale
-        mode = STATE.mode
-        if mode.scope is not None:
-            self._scope = mode.scope
-        if mode.anomaly:
-            check_forward(self, op, self._parents)
+        name = self.name
+        # A fresh stamp, newer than the change, so this node itself is not stale.
+        init_node(self, self.data, op, (old, value), ctx, recorded=True)
+        self.name = name
 
     def _bump(self) -> None:
         version = getattr(self, "_vc", None)
@@ -788,48 +777,23 @@ logsumexp = _method("logsumexp")
 
 
 def _leaf(data: np.ndarray, name: str | None) -> Tensor:
-    t = Tensor.__new__(Tensor)
-    t.data = data
-    t.grad = None
+    """A new leaf Tensor holding ``data`` itself (no copy)."""
+    t = init_node(_new(Tensor), data)
     t.name = name
-    t._seq = tick()
-    t.requires_grad = False
-    t._op = None
-    t._parents = ()
-    t._ctx = None
     return t
 
 
 def _make(data: Any, op: Op, parents: tuple[Any, ...], ctx: Any = None) -> Tensor:
-    """A new Tensor holding ``data``; records the op if any input requires grad."""
-    t = Tensor.__new__(Tensor)
-    t.data = data if type(data) is np.ndarray else np.asarray(data)
-    t.grad = None
-    t.name = None
-    t._seq = tick()
+    """A new Tensor holding ``data``, the result of ``op``; records it if an input requires grad."""
+    t = init_node(
+        _new(Tensor), data if type(data) is np.ndarray else np.asarray(data), op, parents, ctx
+    )
     if t.data.base is not None:  # perhaps a view of an operand (a slice, reshape, transpose)
         _share_memory(t, parents)
-    mode = STATE.mode
-    if mode.grad:
-        for p in parents:
-            if isinstance(p, Node) and p.requires_grad:
-                t.requires_grad = True
-                t._op = op
-                t._parents = parents
-                t._ctx = ctx
-                if mode is not PLAIN:  # inside a module's scope, or anomaly mode on
-                    if mode.scope is not None:
-                        t._scope = mode.scope
-                    if mode.anomaly:
-                        check_forward(t, op, parents)
-                return t
-    t.requires_grad = False
-    t._op = None
-    t._parents = ()
-    t._ctx = None
-    if mode.anomaly:
-        check_forward(t, op, parents)
     return t
+
+
+_new = object.__new__
 
 
 def _share_memory(t: Tensor, parents: tuple[Any, ...]) -> None:

@@ -15,8 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import rules as R
-from .engine import Node, check_forward
-from .modes import PLAIN, STATE, Mode, tick
+from .engine import Node, init_node
 from .numerics import float_div, float_exp, float_log, float_pow, float_sigmoid
 from .ops import Op
 
@@ -35,24 +34,7 @@ def _relu(x: float) -> float:
 
 def _unary_method(op: Op, fn: Callable[[float], float]) -> Callable[[Value], Value]:
     def method(self: Value) -> Value:
-        out = _new(Value)
-        out.data = fn(self.data)
-        out.grad = None
-        out.name = ""
-        out._seq = tick()
-        out._ctx = None
-        mode = STATE.mode
-        if self.requires_grad and mode.grad:
-            out.requires_grad = True
-            out._op = op
-            out._parents = (self,)
-        else:
-            out.requires_grad = False
-            out._op = None
-            out._parents = ()
-        if mode is not PLAIN:  # grad off, inside a module's scope, or anomaly mode on
-            _note_mode(out, op, (self,), mode)
-        return out
+        return init_node(_new(Value), fn(self.data), op, (self,), None, self.requires_grad)
 
     method.__name__ = op.name
     method.__doc__ = op.doc
@@ -70,29 +52,9 @@ def _binary_method(
             rg = self.requires_grad
             o = other if other.__class__ is float else _operand_number(other, op.name)
             other = o
-        out = _new(Value)
         if reflected:
-            out.data = fn(o, self.data)
-            parents = (other, self)
-        else:
-            out.data = fn(self.data, o)
-            parents = (self, other)
-        out.grad = None
-        out.name = ""
-        out._seq = tick()
-        out._ctx = None
-        mode = STATE.mode
-        if rg and mode.grad:
-            out.requires_grad = True
-            out._op = op
-            out._parents = parents
-        else:
-            out.requires_grad = False
-            out._op = None
-            out._parents = ()
-        if mode is not PLAIN:  # grad off, inside a module's scope, or anomaly mode on
-            _note_mode(out, op, parents, mode)
-        return out
+            return init_node(_new(Value), fn(o, self.data), op, (other, self), None, rg)
+        return init_node(_new(Value), fn(self.data, o), op, (self, other), None, rg)
 
     method.__name__ = f"__r{op.name}__" if reflected else f"__{op.name}__"
     method.__doc__ = op.doc
@@ -100,14 +62,6 @@ def _binary_method(
 
 
 _new = object.__new__
-
-
-def _note_mode(out: Value, op: Op, operands: tuple[Any, ...], mode: Mode) -> None:
-    """Label ``out`` with the module scope, and check it under anomaly mode."""
-    if mode.scope is not None and out._op is not None:
-        out._scope = mode.scope
-    if mode.anomaly:
-        check_forward(out, op, operands)
 
 
 class Value(Node):
@@ -141,18 +95,14 @@ class Value(Node):
                 f"Value: data must be a real number, got {type(data).__name__} {data!r:.40}"
             )
         try:
-            self.data = float(data)
+            number = float(data)
         except (TypeError, ValueError):
             raise TypeError(
                 f"Value: data must be a real number, got {type(data).__name__} {data!r:.40}"
             ) from None
-        self.grad = None
+        init_node(self, number)
         self.name = name
-        self._seq = tick()
         self.requires_grad = bool(requires_grad)
-        self._op = None
-        self._parents = ()
-        self._ctx = None
 
     # -- arithmetic: forward function, then the local derivatives ------------
     # (The rules themselves live in chainrule.rules; the comments repeat them.)
