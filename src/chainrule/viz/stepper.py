@@ -27,9 +27,11 @@ import numpy as np
 
 from ..engine import Node, _seed, iter_graph, run_backward, toposort, vjp
 from ..explain import formula_text
-from ..naming import name_of
+from ..naming import graph_names, name_of
 from ..numerics import quiet
+from .dot import to_digraph
 from .model import build, fmt_number
+from .render import render
 
 
 @dataclass
@@ -212,9 +214,6 @@ def write_html(
     max_nodes: int | None = 200,
 ) -> Path:
     """Write the stepper page for ``root``'s backward pass to ``path``; returns the path."""
-    from ..naming import graph_names
-    from .dot import to_digraph
-    from .render import render
 
     steps = backward_steps(root, gradient)
     graph = iter_graph([root])
