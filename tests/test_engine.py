@@ -817,3 +817,47 @@ def test_graph_is_freed_by_reference_counting(build, run_backward):
     assert all(leaf.data is not None for leaf in leaves)
     if run_backward:
         assert all(leaf.grad is not None for leaf in leaves)
+
+
+def _fields(node):
+    """Every slot of a node but its stamp and trace, as the node holds it."""
+    names = {n for cls in type(node).__mro__ for n in getattr(cls, "__slots__", ())}
+    return {n: getattr(node, n, "<unset>") for n in names - {"__weakref__", "_seq", "_trace"}}
+
+
+@pytest.mark.parametrize("mode", ["plain", "no_grad", "scope", "anomaly", "constant"])
+def test_value_arithmetic_sets_up_nodes_exactly_as_init_node_does(mode):
+    """The Value arithmetic ops write init_node's set-up out for speed; they must agree."""
+    from contextlib import ExitStack
+
+    from chainrule.engine import init_node
+    from chainrule.modes import scope
+
+    a = cr.Value(1.5, requires_grad=mode != "constant")
+    b = cr.Value(-2.0, requires_grad=False)
+    cases = [
+        (lambda: a * b, cr.OPS["mul"], (a, b)),
+        (lambda: a + 2.0, cr.OPS["add"], (a, 2.0)),
+        (lambda: 3.0 - a, cr.OPS["sub"], (3.0, a)),
+        (lambda: a**2, cr.OPS["pow"], (a, 2)),
+    ]
+    with ExitStack() as stack:
+        if mode == "no_grad":
+            stack.enter_context(cr.no_grad())
+        elif mode == "scope":
+            stack.enter_context(scope("net.layer"))
+        elif mode == "anomaly":
+            stack.enter_context(cr.detect_anomaly())
+        for make, op, parents in cases:
+            made = make()
+            reference = init_node(
+                object.__new__(cr.Value), made.data, op, parents, None, a.requires_grad
+            )
+            got, want = _fields(made), _fields(reference)
+            assert got.keys() == want.keys()
+            for name in want:
+                if name == "_parents":
+                    assert len(got[name]) == len(want[name])
+                    assert all(x is y for x, y in zip(got[name], want[name])), name
+                else:
+                    assert got[name] == want[name] or got[name] is want[name], (mode, name)
