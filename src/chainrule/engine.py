@@ -215,7 +215,7 @@ class Node:
             elif data.size == 1:
                 seed = _one(data.shape, data.dtype) if self._op is not None else None
         if seed is None:
-            seed = _seed(self, gradient, "backward", create_graph)
+            seed = seed_for(self, gradient, "backward", create_graph)
         run_backward([self], [seed], create_graph=create_graph, store=True)
 
     # Subclasses convert raw arrays / floats to their own node type.
@@ -241,8 +241,13 @@ def _one(shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray:
     return one
 
 
-def _seed(node: Node, gradient: Any, where: str, create_graph: bool = False) -> Any:
-    """Check and normalise the gradient that starts a backward pass."""
+def seed_for(node: Node, gradient: Any, where: str, create_graph: bool = False) -> Any:
+    """The gradient that starts a backward pass from ``node``, checked and normalised.
+
+    None stands for 1 (allowed for a one-element output); otherwise the shape
+    must match and the numbers become the output's dtype (nodes, with
+    ``create_graph``).  ``where`` names the caller in error messages.
+    """
     if not isinstance(node, Node):
         raise TypeError(f"{where}: expected a Value or Tensor output, got {type(node).__name__}")
     if not node.requires_grad:
@@ -693,7 +698,7 @@ def grad(
             )
     seeds = []
     for k, (o, go) in enumerate(zip(outs, gos)):
-        seeds.append(_seed(o, go, f"grad (outputs[{k}])", create_graph))
+        seeds.append(seed_for(o, go, f"grad (outputs[{k}])", create_graph))
     found = run_backward(outs, seeds, create_graph=create_graph, store=False, wanted=ins)
     result: list[Any] = []
     for i, x in enumerate(ins):

@@ -71,10 +71,6 @@ class Op:
             raise ValueError(f"op {name!r} is defined twice")
         OPS[name] = self
 
-    def vjp_at(self, i: int, g: Any, out: Any, ctx: Any, *inputs: Any) -> Any:
-        """The VJP for input ``i``."""
-        return self.vjps[i](g, out, ctx, *inputs)
-
     def formula(self, i: int) -> str:
         """The local derivative with respect to input ``i``, as text."""
         return self.formulas[min(i, len(self.formulas) - 1)]

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import Node, _seed, iter_graph, run_backward, toposort, vjp
+from ..engine import Node, iter_graph, run_backward, seed_for, toposort, vjp
 from ..explain import formula_text
 from ..naming import graph_names, name_of
 from ..numerics import quiet
@@ -87,7 +87,7 @@ def backward_steps(root: Node, gradient: Any = None) -> list[BackwardStep]:
         )
     # The seed is checked and converted as backward() does it (shape, and the
     # output's dtype: a float32 graph steps through float32 gradients).
-    seed = _seed(root, gradient, "draw_backward")
+    seed = seed_for(root, gradient, "draw_backward")
     handed: dict[Node, list[tuple[int, Node, Any]]] = {}
 
     def watch(node: Node, i: int, operand: Node, share: Any) -> None:
