@@ -160,11 +160,17 @@ def float_pow(a: float, b: float) -> float:
 
 
 def float_div(a: float, b: float) -> float:
-    """``a / b``; x/0 is +-inf and 0/0 is nan, as in numpy."""
+    """``a / b``; x/0 is +-inf, and 0/0 and nan/0 are nan, as in numpy.
+
+    >>> float_div(-1.0, 0.0), float_div(0.0, 0.0), float_div(math.nan, -0.0)
+    (-inf, nan, nan)
+    """
     try:
         return a / b
     except ZeroDivisionError:
-        return math.copysign(math.inf, a) * math.copysign(1.0, b) if a != 0 else math.nan
+        if a == 0 or a != a:  # 0/0, or a NaN numerator (NaN != NaN)
+            return math.nan
+        return math.copysign(math.inf, a) * math.copysign(1.0, b)
 
 
 def float_sigmoid(x: float) -> float:

@@ -2,8 +2,9 @@
 
 An :class:`Op` is one entry of the rule table (the table itself is
 :mod:`chainrule.rules`): the engine records the Op on each node it makes and
-asks it for the vector-Jacobian products during backward; explanations and
-pictures read its name, symbol and formulas.  Every Op registers itself in
+asks it for the vector-Jacobian products during backward, and for the
+Jacobian-vector products in forward mode; explanations and pictures read its
+name, symbol and formulas.  Every Op registers itself in
 :data:`OPS` as it is made.
 """
 
@@ -14,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 Vjp = Callable[..., Any]
+Jvp = Callable[..., Any]
 
 #: Every op by name, in the order defined: the one place derivative rules live.
 OPS: dict[str, Op] = {}
@@ -29,6 +31,15 @@ class Op:
             of inputs (``variadic``) is defined with one function
             ``nvjp(i, g, out, ctx, *inputs)`` instead, and ``vjps[i]`` binds
             ``i`` to it, so the engine treats both kinds alike.
+        jvps: ``jvps[i](t, out, ctx, *inputs)`` is the Jacobian-vector product
+            for input ``i``: the part of the output's tangent that input ``i``'s
+            tangent ``t`` (shaped like that input) contributes, ``J_i @ t``.  It
+            gets ``out``, ``ctx`` and ``inputs`` exactly as a VJP does.  Its
+            result broadcasts to the output's shape without always having it
+            (``t * b`` for a broadcast product); the caller adds up the
+            contributions of the inputs and broadcasts the sum.  A variadic op
+            has one ``njvp(i, t, out, ctx, *inputs)``, bound per input like
+            ``nvjp``.  Each JVP is the transpose of the VJP for the same input.
         formulas: the local derivative of the output with respect to each
             input, as text (for variadic ops, one formula for all inputs).
         operands: the names ``symbol`` gives the inputs, when they are not the
@@ -38,9 +49,20 @@ class Op:
             per element.
     """
 
-    __slots__ = ("doc", "elementwise", "formulas", "name", "operands", "symbol", "variadic", "vjps")
+    __slots__ = (
+        "doc",
+        "elementwise",
+        "formulas",
+        "jvps",
+        "name",
+        "operands",
+        "symbol",
+        "variadic",
+        "vjps",
+    )
 
     vjps: VjpTable
+    jvps: VjpTable
 
     def __init__(
         self,
@@ -52,6 +74,8 @@ class Op:
         *,
         elementwise: bool = False,
         nvjp: Vjp | None = None,
+        jvps: Sequence[Jvp] | None = None,
+        njvp: Jvp | None = None,
         operands: Sequence[str] = (),
     ) -> None:
         self.name = name
@@ -59,8 +83,19 @@ class Op:
         self.variadic = nvjp is not None
         if nvjp is not None:
             self.vjps = _BindInput(nvjp)
+            if njvp is None:
+                raise ValueError(f"op {name!r} takes any number of inputs, so it needs njvp")
+            self.jvps = _BindInput(njvp)
+        elif njvp is not None:
+            raise ValueError(f"op {name!r} has njvp, for any number of inputs, but no nvjp")
         elif vjps is not None:
             self.vjps = tuple(vjps)
+            if jvps is None or len(jvps) != len(self.vjps):
+                raise ValueError(
+                    f"op {name!r} needs jvps with one JVP per input, like its "
+                    f"{len(self.vjps)} vjps; got {'none' if jvps is None else len(jvps)}"
+                )
+            self.jvps = tuple(jvps)
         else:
             raise ValueError(f"op {name!r} needs vjps or nvjp")
         self.formulas = tuple(formulas)
@@ -86,7 +121,7 @@ class VjpTable(Protocol):
 
 
 class _BindInput:
-    """The VJPs of a variadic op: item ``i`` is its one VJP with ``i`` bound."""
+    """The VJPs (or JVPs) of a variadic op: item ``i`` is its one rule with ``i`` bound."""
 
     __slots__ = ("nvjp",)
 

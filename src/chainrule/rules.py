@@ -16,6 +16,16 @@ arrays, so they cost no more than hand-written numpy.  With
 ``create_graph=True`` it calls them with the nodes themselves, so the same
 rule records the graph of the gradient, which can be differentiated again.
 
+Each op also gives, for each input, a Jacobian-vector product (JVP) for
+forward mode: ``jvp(t, out, ctx, *inputs)`` turns a tangent ``t`` of that
+input (a direction, shaped like the input) into its part of the output's
+tangent, ``J t``.  It is the transpose of the VJP: ``<u, jvp(t)> = <vjp(u),
+t>``.  Its result broadcasts to the output's shape (for ``a * b``, ``t * b``
+is enough); whoever calls it adds up the parts of all inputs and broadcasts
+the sum.  For an elementwise op the Jacobian is diagonal, so its JVP is the
+same product as its VJP, with ``t`` in place of ``g``.  JVPs use the same
+helpers, so they run on floats, arrays and graph nodes alike.
+
 Each op also carries ``formulas``: the local derivative of its output with
 respect to each input, in words a student can read next to the maths.  The
 explanations and pictures read them from here; nowhere else in chainrule are
@@ -34,7 +44,15 @@ from typing import Any
 import numpy as np
 
 from .engine import Node
-from .numerics import float_exp, float_log, float_pow, float_sigmoid, quiet, unbroadcast
+from .numerics import (
+    float_div,
+    float_exp,
+    float_log,
+    float_pow,
+    float_sigmoid,
+    quiet,
+    unbroadcast,
+)
 from .ops import OPS as OPS  # (the table registers itself there; importable from here too)
 from .ops import Op
 
@@ -81,6 +99,20 @@ def power(x: Any, e: Any) -> Any:
     if isinstance(x, float) and not isinstance(e, _AnyNode):
         return float_pow(x, e)
     return x**e
+
+
+def divide(x: Any, y: Any) -> Any:
+    """``x / y``; for Python floats, inf or nan where IEEE 754 gives them."""
+    if isinstance(x, float) and isinstance(y, float):
+        return float_div(x, y)
+    return x / y
+
+
+def astype(x: Any, dtype: Any) -> Any:
+    """``x`` as ``dtype`` (a float type); a node stays a node."""
+    if isinstance(x, _AnyNode):
+        return x.astype(dtype)
+    return np.asarray(x).astype(dtype, copy=False)
 
 
 def log(x: Any) -> Any:
@@ -258,16 +290,28 @@ def _inverse(perm: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(inv)
 
 
-def _max_vjp(g: Any, out: Any, ctx: Any, a: Any) -> Any:
+def _max_share(out: Any, ctx: Any, a: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Which elements of ``a`` are the maximum (``hit``), and each one's share of it."""
     axis, keepdims = ctx
-    shape = shape_of(a)
     x, top = raw(a), raw(out)
-    m = np.asarray(expand_reduced(top, shape, axis, keepdims))
+    m = np.asarray(expand_reduced(top, shape_of(a), axis, keepdims))
     hit = x == m
     if np.isnan(top).any():  # a NaN maximum came from the NaN entries: they take the gradient
         hit |= np.isnan(x) & np.isnan(m)
-    share = hit / np.sum(hit, axis=axis, keepdims=True)  # ties split the gradient evenly
-    return where(hit, expand_reduced(g, shape, axis, keepdims) * share, 0.0)
+    return hit, hit / np.sum(hit, axis=axis, keepdims=True)  # ties split it evenly
+
+
+def _max_vjp(g: Any, out: Any, ctx: Any, a: Any) -> Any:
+    axis, keepdims = ctx
+    hit, share = _max_share(out, ctx, a)
+    return where(hit, expand_reduced(g, shape_of(a), axis, keepdims) * share, 0.0)
+
+
+def _max_jvp(t: Any, out: Any, ctx: Any, a: Any) -> Any:
+    # The maximum moves with its element; tied elements move it by their shares.
+    axis, keepdims = ctx
+    hit, share = _max_share(out, ctx, a)
+    return sum(where(hit, t * share, 0.0), axis=axis, keepdims=keepdims)
 
 
 def _concat_vjp(i: int, g: Any, out: Any, ctx: Any, *inputs: Any) -> Any:
@@ -279,6 +323,18 @@ def _concat_vjp(i: int, g: Any, out: Any, ctx: Any, *inputs: Any) -> Any:
 def _stack_vjp(i: int, g: Any, out: Any, ctx: Any, *inputs: Any) -> Any:
     axis = ctx
     return g[(slice(None),) * axis + (i,)]
+
+
+def _concat_jvp(i: int, t: Any, out: Any, ctx: Any, *inputs: Any) -> Any:
+    # The output's tangent is t on input i's slice, 0 elsewhere.
+    axis, bounds = ctx
+    index = (slice(None),) * axis + (slice(bounds[i], bounds[i + 1]),)
+    return scatter(t, shape_of(out), index)
+
+
+def _stack_jvp(i: int, t: Any, out: Any, ctx: Any, *inputs: Any) -> Any:
+    axis = ctx
+    return scatter(t, shape_of(out), (slice(None),) * axis + (i,))
 
 
 def _tie_vjp(g: Any, a: Any, b: Any, loses: Any) -> Any:
@@ -302,6 +358,7 @@ ADD = Op(
     ("1", "1"),
     "Sum: d(a+b)/da = 1, d(a+b)/db = 1; the gradient passes through unchanged.",
     elementwise=True,
+    jvps=(lambda t, out, ctx, a, b: t, lambda t, out, ctx, a, b: t),
 )
 SUB = Op(
     "sub",
@@ -310,6 +367,7 @@ SUB = Op(
     ("1", "-1"),
     "Difference: d(a-b)/da = 1, d(a-b)/db = -1.",
     elementwise=True,
+    jvps=(lambda t, out, ctx, a, b: t, lambda t, out, ctx, a, b: -t),
 )
 MUL = Op(
     "mul",
@@ -318,6 +376,7 @@ MUL = Op(
     ("b", "a"),
     "Product: d(ab)/da = b, d(ab)/db = a; each input's gradient is scaled by the other.",
     elementwise=True,
+    jvps=(lambda t, out, ctx, a, b: t * b, lambda t, out, ctx, a, b: a * t),
 )
 DIV = Op(
     "div",
@@ -326,6 +385,10 @@ DIV = Op(
     ("1/b", "-a/b^2"),
     "Quotient: d(a/b)/da = 1/b, d(a/b)/db = -a/b^2 = -(a/b)/b.",
     elementwise=True,
+    jvps=(
+        lambda t, out, ctx, a, b: divide(t, b),
+        lambda t, out, ctx, a, b: divide(-t * out, b),
+    ),
 )
 NEG = Op(
     "neg",
@@ -334,6 +397,7 @@ NEG = Op(
     ("-1",),
     "Negation: d(-a)/da = -1.",
     elementwise=True,
+    jvps=(lambda t, out, ctx, a: -t,),
 )
 
 
@@ -360,6 +424,7 @@ def _pow_vjp_exponent(g: Any, out: Any, ctx: Any, a: Any, b: Any) -> Any:
     return g * log(a) * out
 
 
+# pow is elementwise: the same two products are its JVPs (with t in place of g).
 POW = Op(
     "pow",
     "a ** b",
@@ -367,6 +432,7 @@ POW = Op(
     ("b*a^(b-1)", "ln(a)*a^b"),
     "Power: d(a^b)/da = b a^(b-1), d(a^b)/db = ln(a) a^b.",
     elementwise=True,
+    jvps=(_pow_vjp_base, _pow_vjp_exponent),
 )
 EXP = Op(
     "exp",
@@ -375,6 +441,7 @@ EXP = Op(
     ("exp(x)",),
     "Exponential: d exp(x)/dx = exp(x), the output itself.",
     elementwise=True,
+    jvps=(lambda t, out, ctx, a: t * out,),
 )
 LOG = Op(
     "log",
@@ -383,6 +450,7 @@ LOG = Op(
     ("1/x",),
     "Natural logarithm: d ln(x)/dx = 1/x.",
     elementwise=True,
+    jvps=(lambda t, out, ctx, a: divide(t, a),),
 )
 TANH = Op(
     "tanh",
@@ -391,6 +459,7 @@ TANH = Op(
     ("1-t^2",),
     "Hyperbolic tangent: with t = tanh(x), dt/dx = 1 - t^2.",
     elementwise=True,
+    jvps=(lambda t, out, ctx, a: t * (1 - out * out),),
 )
 SIGMOID = Op(
     "sigmoid",
@@ -399,6 +468,7 @@ SIGMOID = Op(
     ("s(1-s)",),
     "Logistic function: with s = 1/(1+e^-x), ds/dx = s(1-s).",
     elementwise=True,
+    jvps=(lambda t, out, ctx, a: t * out * (1 - out),),
 )
 RELU = Op(
     "relu",
@@ -408,6 +478,7 @@ RELU = Op(
     ("1 if x>0 else 0",),
     "Rectifier: d relu(x)/dx = 1 for x > 0, else 0 (0 at x = 0, as PyTorch).",
     elementwise=True,
+    jvps=(lambda t, out, ctx, a: where(raw(out) <= 0, 0.0, t),),
 )
 SOFTPLUS = Op(
     "softplus",
@@ -418,6 +489,7 @@ SOFTPLUS = Op(
     ("sigmoid(x)",),
     "Softplus: d log(1+e^x)/dx = e^x/(1+e^x) = sigmoid(x), smooth at every order.",
     elementwise=True,
+    jvps=(lambda t, out, ctx, a: t * sigmoid(a),),
 )
 ABS = Op(
     "abs",
@@ -426,6 +498,7 @@ ABS = Op(
     ("sign(x)",),
     "Absolute value: d|x|/dx = sign(x) (0 at x = 0, as PyTorch).",
     elementwise=True,
+    jvps=(lambda t, out, ctx, a: t * sign(a),),
 )
 SQRT = Op(
     "sqrt",
@@ -434,6 +507,7 @@ SQRT = Op(
     ("1/(2 sqrt(x))",),
     "Square root: d sqrt(x)/dx = 1/(2 sqrt(x)).",
     elementwise=True,
+    jvps=(lambda t, out, ctx, a: divide(t, 2 * out),),
 )
 CLIP = Op(
     "clip",
@@ -442,7 +516,9 @@ CLIP = Op(
     ("1 if lo<=x<=hi else 0",),
     "Clipping: d clip(x)/dx = 1 inside [lo, hi], 0 where x was clipped.",
     elementwise=True,
+    jvps=(lambda t, out, ctx, a: where((raw(a) >= ctx[0]) & (raw(a) <= ctx[1]), t, 0.0),),
 )
+# (Elementwise, so _tie_vjp gives the JVPs too: t where the input wins, t/2 on a tie.)
 MAXIMUM = Op(
     "maximum",
     "maximum(a, b)",
@@ -453,6 +529,10 @@ MAXIMUM = Op(
     ("1 if a>b, 1/2 if a=b, else 0", "1 if b>a, 1/2 if a=b, else 0"),
     "Elementwise maximum: the gradient goes to the larger input; ties split it in half.",
     elementwise=True,
+    jvps=(
+        lambda t, out, ctx, a, b: _tie_vjp(t, a, b, np.less),
+        lambda t, out, ctx, a, b: _tie_vjp(t, b, a, np.less),
+    ),
 )
 MINIMUM = Op(
     "minimum",
@@ -464,6 +544,10 @@ MINIMUM = Op(
     ("1 if a<b, 1/2 if a=b, else 0", "1 if b<a, 1/2 if a=b, else 0"),
     "Elementwise minimum: the gradient goes to the smaller input; ties split it in half.",
     elementwise=True,
+    jvps=(
+        lambda t, out, ctx, a, b: _tie_vjp(t, a, b, np.greater),
+        lambda t, out, ctx, a, b: _tie_vjp(t, b, a, np.greater),
+    ),
 )
 WHERE = Op(
     "where",
@@ -475,6 +559,10 @@ WHERE = Op(
     ("1 where cond else 0", "0 where cond else 1"),
     "Selection: each output element comes from a (cond true) or b, and so does its gradient.",
     elementwise=True,
+    jvps=(
+        lambda t, out, ctx, a, b: where(ctx, t, 0.0),
+        lambda t, out, ctx, a, b: where(ctx, 0.0, t),
+    ),
 )
 ASTYPE = Op(
     "astype",
@@ -483,6 +571,7 @@ ASTYPE = Op(
     ("1",),
     "Change of float precision: the identity; the engine casts the gradient back.",
     elementwise=True,
+    jvps=(lambda t, out, ctx, a: astype(t, raw(out).dtype),),
 )
 MATMUL = Op(
     "matmul",
@@ -490,6 +579,7 @@ MATMUL = Op(
     (_matmul_vjp_a, _matmul_vjp_b),
     ("b^T (row of b)", "a^T (column of a)"),
     "Matrix product C = AB: dL/dA = dL/dC B^T, dL/dB = A^T dL/dC (batched and 1-D as numpy).",
+    jvps=(lambda t, out, ctx, a, b: t @ b, lambda t, out, ctx, a, b: a @ t),
 )
 SUM = Op(
     "sum",
@@ -497,6 +587,7 @@ SUM = Op(
     (lambda g, out, ctx, a: expand_reduced(g, shape_of(a), *ctx),),
     ("1",),
     "Sum over axes: every summed element has derivative 1, so g is copied back over them.",
+    jvps=(lambda t, out, ctx, a: sum(t, *ctx),),
 )
 MEAN = Op(
     "mean",
@@ -509,6 +600,7 @@ MEAN = Op(
     ),
     ("1/n",),
     "Mean over n elements: each has derivative 1/n.",
+    jvps=(lambda t, out, ctx, a: sum(t, *ctx) * (1.0 / (_count(shape_of(a), ctx[0]) or 1)),),
 )
 MAX = Op(
     "max",
@@ -516,6 +608,7 @@ MAX = Op(
     (_max_vjp,),
     ("1 for the maximum (shared if tied), else 0",),
     "Maximum over axes: the gradient goes to the largest element; ties share it evenly.",
+    jvps=(_max_jvp,),
 )
 RESHAPE = Op(
     "reshape",
@@ -523,6 +616,7 @@ RESHAPE = Op(
     (lambda g, out, ctx, a: reshape(g, shape_of(a)),),
     ("1",),
     "Reshape: the same numbers in another shape; the gradient is reshaped back.",
+    jvps=(lambda t, out, ctx, a: reshape(t, shape_of(out)),),
 )
 TRANSPOSE = Op(
     "transpose",
@@ -530,6 +624,7 @@ TRANSPOSE = Op(
     (lambda g, out, ctx, a: transpose(g, _inverse(ctx)),),
     ("1",),
     "Permutation of axes: the gradient is permuted back with the inverse permutation.",
+    jvps=(lambda t, out, ctx, a: transpose(t, ctx),),
 )
 BROADCAST_TO = Op(
     "broadcast_to",
@@ -537,6 +632,7 @@ BROADCAST_TO = Op(
     (lambda g, out, ctx, a: unbroadcast(g, shape_of(a)),),
     ("1",),
     "Broadcast copies: the gradients of all copies of an element add up.",
+    jvps=(lambda t, out, ctx, a: broadcast_to(t, shape_of(out)),),
 )
 GETITEM = Op(
     "getitem",
@@ -545,6 +641,7 @@ GETITEM = Op(
     ("1 at the selected positions",),
     "Indexing: the gradient is scattered back to the selected positions; "
     "a position selected twice receives both gradients.",
+    jvps=(lambda t, out, ctx, a: take(t, ctx),),
 )
 SCATTER = Op(
     "scatter",
@@ -552,6 +649,7 @@ SCATTER = Op(
     (lambda g, out, ctx, a: take(g, ctx[1]),),
     ("1 at the scattered positions",),
     "Scatter-add into zeros (the gradient of indexing): its own gradient is indexing.",
+    jvps=(lambda t, out, ctx, a: scatter(t, *ctx),),
 )
 
 
@@ -559,6 +657,13 @@ def _setitem_vjp_base(g: Any, out: Any, ctx: Any, base: Any, value: Any) -> Any:
     kept = np.ones(shape_of(g), dtype=bool)
     kept[ctx] = False  # the written elements no longer depend on the old ones
     return where(kept, g, 0.0)
+
+
+def _setitem_jvp_value(t: Any, out: Any, ctx: Any, base: Any, value: Any) -> Any:
+    # v's tangent, broadcast as v was, at the written positions; 0 elsewhere.  (The
+    # base's tangent outside them is its own JVP: the mask of _setitem_vjp_base.)
+    region = shape_of(raw(out)[ctx])
+    return scatter(broadcast_to(t, region), shape_of(out), ctx)
 
 
 SETITEM = Op(
@@ -569,6 +674,7 @@ SETITEM = Op(
     "Assignment into part of a tensor (``x[index] = v``, ``copy_``, ``fill_``): the written "
     "elements take their gradient from v (summed where v was broadcast), the others from x.",
     operands=("x", "v"),
+    jvps=(_setitem_vjp_base, _setitem_jvp_value),
 )
 CONCATENATE = Op(
     "concatenate",
@@ -577,6 +683,7 @@ CONCATENATE = Op(
     ("1 on the input's slice",),
     "Concatenation: each input receives the slice of the gradient where it was placed.",
     nvjp=_concat_vjp,
+    njvp=_concat_jvp,
 )
 STACK = Op(
     "stack",
@@ -585,7 +692,15 @@ STACK = Op(
     ("1 on the input's slice",),
     "Stacking: each input receives its own slice of the gradient along the new axis.",
     nvjp=_stack_vjp,
+    njvp=_stack_jvp,
 )
+
+
+def _logsumexp_jvp(t: Any, out: Any, ctx: Any, a: Any) -> Any:
+    softmax = exp(a - expand_reduced(out, shape_of(a), *ctx))
+    return sum(t * softmax, *ctx)
+
+
 LOGSUMEXP = Op(
     "logsumexp",
     "log(sum(exp(x), axis))",
@@ -596,6 +711,7 @@ LOGSUMEXP = Op(
     ),
     ("softmax(x)",),
     "log-sum-exp: d/dx_i log(sum_j e^x_j) = e^x_i / sum_j e^x_j = softmax(x)_i.",
+    jvps=(_logsumexp_jvp,),
 )
 SOFTMAX = Op(
     "softmax",
@@ -603,6 +719,7 @@ SOFTMAX = Op(
     (lambda g, out, ctx, a: out * (g - sum(g * out, axis=ctx, keepdims=True)),),
     ("s_i (delta_ij - s_j)",),
     "Softmax s = e^x / sum e^x: ds_i/dx_j = s_i (delta_ij - s_j).",
+    jvps=(lambda t, out, ctx, a: out * (t - sum(out * t, axis=ctx, keepdims=True)),),
 )
 LOG_SOFTMAX = Op(
     "log_softmax",
@@ -610,6 +727,7 @@ LOG_SOFTMAX = Op(
     (lambda g, out, ctx, a: g - exp(out) * sum(g, axis=ctx, keepdims=True),),
     ("delta_ij - softmax(x)_j",),
     "Log-softmax y = x - logsumexp(x): dy_i/dx_j = delta_ij - softmax(x)_j.",
+    jvps=(lambda t, out, ctx, a: t - sum(exp(out) * t, axis=ctx, keepdims=True),),
 )
 
 
@@ -622,6 +740,15 @@ def _cross_entropy_vjp(g: Any, out: Any, ctx: Any, a: Any) -> Any:
     return g * coef * (probs - onehot)
 
 
+def _cross_entropy_jvp(t: Any, out: Any, ctx: Any, a: Any) -> Any:
+    # The transpose of the VJP: t weighted by coef * (softmax - onehot), summed over
+    # the classes (reduction 'none': one number per sample) or over everything.
+    axis, probs, onehot, coef, per_sample = ctx
+    if isinstance(a, _AnyNode):  # create_graph: softmax as a function of the logits
+        probs = exp(log_softmax(a, axis))
+    return sum(t * coef * (probs - onehot), axis=axis if per_sample else None)
+
+
 CROSS_ENTROPY = Op(
     "cross_entropy",
     "-w[y] log softmax(x)[y]",
@@ -630,4 +757,5 @@ CROSS_ENTROPY = Op(
     "Softmax cross-entropy of logits x against class y, weighted by w[y]: its derivative "
     "with respect to x is w[y] (softmax(x) - onehot(y)), divided by the total weight for "
     "'mean'.",
+    jvps=(_cross_entropy_jvp,),
 )
