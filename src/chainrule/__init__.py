@@ -13,7 +13,7 @@ derivative rules (:mod:`chainrule.rules`).
 0.246134
 """
 
-from . import nn, optim
+from . import func, nn, optim
 from .draw import draw, draw_backward
 from .engine import AnomalyError, InplaceError, Node, grad
 from .explain import explain
@@ -64,6 +64,7 @@ __all__ = [
     "enable_grad",
     "exp",
     "explain",
+    "func",
     "grad",
     "gradcheck",
     "gradgradcheck",

@@ -113,19 +113,74 @@ def init_node(
             node._op = op
             node._parents = parents
             node._ctx = ctx
-            if mode is not PLAIN:  # inside a module's scope, or anomaly mode on
-                if mode.scope is not None:
-                    node._scope = mode.scope
-                if mode.anomaly:
-                    check_forward(node, op, parents)
+            if mode is not PLAIN:  # a module's scope, anomaly mode or forward mode
+                _note_mode(node, op, parents, ctx, mode)
             return node
     node.requires_grad = False
     node._op = None
     node._parents = ()
     node._ctx = None
-    if op is not None and mode.anomaly:
-        check_forward(node, op, parents)
+    if op is not None and mode is not PLAIN:
+        _note_mode(node, op, parents, ctx, mode)
     return node
+
+
+def _note_mode(node: Node, op: Op, parents: tuple[Any, ...], ctx: Any, mode: Any) -> None:
+    """What an op's result gets beyond the usual: its scope, anomaly checks, tangents."""
+    if mode.scope is not None and node._op is not None:
+        node._scope = mode.scope
+    if mode.anomaly:
+        check_forward(node, op, parents)
+    if mode.forward:
+        carry_tangents(node, op, parents, ctx)
+
+
+def carry_tangents(node: Node, op: Op, parents: tuple[Any, ...], ctx: Any) -> None:
+    """Forward mode: give ``node`` its tangent at every level where an operand has one.
+
+    The tangent of an op's result is the sum over its operands of the op's
+    JVP rule applied to the operand's tangent, ``J_i t_i`` (dual numbers).
+    The rules run on nodes, so a tangent is a node too: an outer level of
+    forward mode, or a reverse pass, can differentiate it again.  Level ``k``
+    is evaluated with only the levels outside it switched on, so that a
+    level never mistakes its own tangents for inputs (nested forward mode),
+    and the outer levels go first, so an inner rule that reads the output
+    sees the output's outer tangents.
+    """
+    levels = STATE.levels
+    try:
+        for k in range(len(levels)):  # outermost first: inner levels read its tangents
+            tangents = levels[k]
+            found = [
+                (i, tangents[p])
+                for i, p in enumerate(parents)
+                if isinstance(p, Node) and p in tangents
+            ]
+            if not found:
+                continue
+            STATE.levels = levels[:k]
+            STATE.switch(forward=k > 0)
+            total: Any = None
+            for i, t in found:
+                part = op.jvps[i](t, node, ctx, *parents)
+                total = part if total is None else total + part
+            tangents[node] = _fit_tangent(total, node)
+    finally:
+        STATE.levels = levels
+        STATE.switch(forward=True)
+
+
+def _fit_tangent(t: Any, node: Node) -> Any:
+    """A tangent shaped and typed as ``node``: a Value for a Value, a Tensor for a Tensor."""
+    if not isinstance(t, Node):
+        t = type(node)._wrap_grad(t)
+    data = node.data
+    if isinstance(data, np.ndarray):
+        if t.shape != data.shape:
+            t = t.broadcast_to(data.shape)
+        if t.data.dtype != data.dtype:
+            t = t.astype(data.dtype)
+    return t
 
 
 def scope_of(node: Node) -> str | None:

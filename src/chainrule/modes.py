@@ -27,29 +27,35 @@ class Mode:
 
     ``grad``: whether operations record a graph (see :class:`no_grad`);
     ``scope``: the dotted name of the innermost module whose forward is running
-    (see :class:`scope`); ``anomaly``: whether :class:`detect_anomaly` is on.
+    (see :class:`scope`); ``anomaly``: whether :class:`detect_anomaly` is on;
+    ``forward``: whether forward mode carries tangents (``STATE.levels``, see
+    :mod:`chainrule.func`).
     """
 
-    __slots__ = ("anomaly", "grad", "scope")
+    __slots__ = ("anomaly", "forward", "grad", "scope")
 
-    def __init__(self, grad: bool, scope: str | None, anomaly: bool) -> None:
+    def __init__(self, grad: bool, scope: str | None, anomaly: bool, forward: bool) -> None:
         self.grad = grad
         self.scope = scope
         self.anomaly = anomaly
+        self.forward = forward
 
     def __repr__(self) -> str:
-        return f"Mode(grad={self.grad}, scope={self.scope!r}, anomaly={self.anomaly})"
+        return (
+            f"Mode(grad={self.grad}, scope={self.scope!r}, anomaly={self.anomaly}, "
+            f"forward={self.forward})"
+        )
 
 
 @functools.lru_cache(maxsize=4096)
-def _mode(grad: bool, scope: str | None, anomaly: bool) -> Mode:
+def _mode(grad: bool, scope: str | None, anomaly: bool, forward: bool) -> Mode:
     """The one Mode with these switches: switching reuses it instead of making another."""
-    return Mode(grad, scope, anomaly)
+    return Mode(grad, scope, anomaly, forward)
 
 
-#: The usual mode: recording, outside any module scope, no anomaly checks.  Ops
-#: compare with it by identity to skip the rarer work in one test.
-PLAIN = _mode(True, None, False)
+#: The usual mode: recording, outside any module scope, no anomaly checks, no
+#: forward mode.  Ops compare with it by identity to skip the rarer work in one test.
+PLAIN = _mode(True, None, False, False)
 
 
 class _ThreadState(threading.local):
@@ -63,9 +69,19 @@ class _ThreadState(threading.local):
     """
 
     mode: Mode = PLAIN
+    #: Forward mode's tangents, one dict (node -> tangent node) per nested
+    #: level, outermost first; ``mode.forward`` is true while it is not empty.
+    levels: list[dict[Any, Any]]
+
+    def __init__(self) -> None:
+        self.levels = []
 
     def switch(
-        self, grad: bool | None = None, scope: Any = ..., anomaly: bool | None = None
+        self,
+        grad: bool | None = None,
+        scope: Any = ...,
+        anomaly: bool | None = None,
+        forward: bool | None = None,
     ) -> None:
         """Change some of this thread's switches, keeping the others."""
         m = self.mode
@@ -73,6 +89,7 @@ class _ThreadState(threading.local):
             m.grad if grad is None else grad,
             m.scope if scope is ... else scope,
             m.anomaly if anomaly is None else anomaly,
+            m.forward if forward is None else forward,
         )
 
     @property
