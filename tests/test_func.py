@@ -186,3 +186,33 @@ def test_tensor_arguments_give_tensor_results():
 def test_clear_errors(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_functional_call_gives_the_gradients_backward_gives_and_leaves_the_model_alone():
+    cr.manual_seed(0)
+    model = cr.nn.Sequential(cr.nn.Linear(3, 4), cr.nn.Tanh(), cr.nn.Linear(4, 2))
+    x = cr.Tensor(np.linspace(-1, 1, 15).reshape(5, 3))
+    y = cr.Tensor(np.linspace(0, 1, 10).reshape(5, 2))
+    before = {n: p.data.copy() for n, p in model.named_parameters()}
+    params = {n: p.data.copy() for n, p in model.named_parameters()}
+
+    def loss(p):
+        return ((func.functional_call(model, p, x) - y) ** 2).mean()
+
+    g = func.grad(loss)(params)
+    ((model(x) - y) ** 2).mean().backward()
+    for name, p in model.named_parameters():
+        np.testing.assert_allclose(g[name], p.grad, atol=1e-14)
+        np.testing.assert_array_equal(p.data, before[name])
+    assert all(isinstance(p, cr.nn.Parameter) for p in (model[0].weight, model[2].bias))
+    shifted = {n: v + 0.5 for n, v in params.items()}
+    assert float(loss(shifted).data) != float(loss(params).data)
+
+
+def test_functional_call_errors_name_the_parameter():
+    model = cr.nn.Linear(2, 1)
+    with pytest.raises(KeyError, match=r"no parameter.*'wieght'"):
+        func.functional_call(model, {"wieght": np.zeros((1, 2))}, cr.Tensor([1.0, 2.0]))
+    with pytest.raises(ValueError, match=r"'weight' has shape \(2,\)"):
+        func.functional_call(model, {"weight": np.zeros(2)}, cr.Tensor([1.0, 2.0]))
+    assert model.weight.shape == (1, 2)

@@ -39,10 +39,12 @@ import numpy as np
 from .engine import Node
 from .engine import grad as _node_grad
 from .modes import STATE, enable_grad
+from .nn.module import Module
 from .tensor import Tensor, stack
 from .value import Value
 
 __all__ = [
+    "functional_call",
     "grad",
     "hessian",
     "jacfwd",
@@ -523,3 +525,56 @@ def _assemble_columns(
         return block.reshape(out_shape + in_shape)
     tensors = [c if isinstance(c, Tensor) else Tensor(np.asarray(c.data)) for c in cols]
     return stack(tensors, axis=-1).reshape(out_shape + in_shape)
+
+
+# ---------------------------------------------------------------------------
+# Models.
+# ---------------------------------------------------------------------------
+
+
+def functional_call(module: Module, params: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+    """Run ``module(*args, **kwargs)`` with some parameters taken from ``params``.
+
+    ``params`` maps dotted parameter names (as :meth:`Module.named_parameters`
+    gives them) to arrays or Tensors, used in place of the module's own for
+    this call only; the module is left as it was.  So every transform here
+    applies to a model, with its parameters as a pytree:
+
+    >>> from chainrule import nn
+    >>> import chainrule as cr
+    >>> layer = nn.Linear(2, 1, weight=[[1.0, 2.0]], bias=[0.0])
+    >>> loss = lambda p: functional_call(layer, p, cr.Tensor([3.0, 4.0])).sum()
+    >>> grad(loss)({"weight": np.array([[1.0, 2.0]]), "bias": np.array([0.0])})["weight"]
+    array([[3., 4.]])
+    """
+    own = dict(module.named_parameters())
+    unknown = sorted(set(params) - set(own))
+    if unknown:
+        raise KeyError(
+            f"functional_call: {type(module).__name__} has no parameter(s) {unknown}; "
+            f"its parameters are {sorted(own)}"
+        )
+    swapped = []
+    try:
+        for name, value in params.items():
+            owner, key = _owner(module, name)
+            new = value if isinstance(value, Tensor) else Tensor(value)
+            if new.shape != own[name].shape:
+                raise ValueError(
+                    f"functional_call: {name!r} has shape {new.shape}, but the module's "
+                    f"parameter has shape {own[name].shape}"
+                )
+            swapped.append((owner, key, owner.__dict__[key]))
+            object.__setattr__(owner, key, new)
+        return module(*args, **kwargs)
+    finally:
+        for owner, key, old in reversed(swapped):
+            object.__setattr__(owner, key, old)
+
+
+def _owner(module: Module, dotted: str) -> tuple[Module, str]:
+    """The module that holds the parameter called ``dotted``, and its own name for it."""
+    *path, key = dotted.split(".")
+    for part in path:
+        module = getattr(module, part)
+    return module, key
