@@ -135,3 +135,17 @@ def test_every_instruction_count_workload_runs_once_without_valgrind() -> None:
     assert instructions.main(["--list"]) == 0
     with pytest.raises(SystemExit):
         instructions.main(["no-such-workload"])
+
+
+def test_jacobian_benchmark_counts_one_pass_per_input_or_output(capsys) -> None:
+    from bench import jacobians
+
+    assert jacobians.main(["--sizes", "3", "5", "--repeat", "1"]) == 0
+    rows = [line.split("|")[1:-1] for line in capsys.readouterr().out.splitlines()[2:]]
+    got = {(r[0].strip(), int(r[1])): (int(r[2]), int(r[3])) for r in rows}
+    assert got == {
+        ("n inputs, 1 output", 3): (3, 1),
+        ("1 input, n outputs", 3): (1, 3),
+        ("n inputs, 1 output", 5): (5, 1),
+        ("1 input, n outputs", 5): (1, 5),
+    }

@@ -216,3 +216,17 @@ def test_functional_call_errors_name_the_parameter():
     with pytest.raises(ValueError, match=r"'weight' has shape \(2,\)"):
         func.functional_call(model, {"weight": np.zeros(2)}, cr.Tensor([1.0, 2.0]))
     assert model.weight.shape == (1, 2)
+
+
+def test_numbers_beside_arrays_run_as_0d_tensors_and_come_back_as_numbers():
+    def loss(p):
+        return ((p["w"] * 2.0 + p["b"]) ** 2).sum()
+
+    g = func.grad(loss)({"w": np.array([1.0, -1.0]), "b": 0.5})
+    assert type(g["b"]) is float
+    assert g["b"] == pytest.approx(2 * (2.5 + -1.5))
+    np.testing.assert_allclose(g["w"], [4 * 2.5, 4 * -1.5])
+    out, tangent = func.jvp(
+        lambda w, b: (w * b).sum(), (np.array([1.0, 2.0]), 3.0), (np.zeros(2), 1.0)
+    )
+    assert (out, tangent) == (9.0, 3.0)

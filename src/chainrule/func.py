@@ -119,13 +119,15 @@ def _check_leaf(x: Any, path: str, where: str) -> Any:
 # ---------------------------------------------------------------------------
 
 
-def _as_input(x: Any) -> Node:
+def _as_input(x: Any, arrays: bool = False) -> Node:
     """A node to differentiate by, standing for the leaf ``x``.
 
     A plain number or array becomes a fresh Value or Tensor that requires
-    grad.  A node that already takes part in an outer transform is used as it
-    is, so that the outer transform still sees through this one; a constant
-    node becomes a fresh leaf that carries the outer tangents it had.
+    grad (a number becomes a 0-d Tensor when ``arrays``: the call also has
+    arrays or Tensors, which a Value cannot mix with).  A node that already
+    takes part in an outer transform is used as it is, so that the outer
+    transform still sees through this one; a constant node becomes a fresh
+    leaf that carries the outer tangents it had.
     """
     if isinstance(x, Node):
         if x.requires_grad:
@@ -138,9 +140,14 @@ def _as_input(x: Any) -> Node:
             if x in tangents:
                 tangents[fresh] = tangents[x]
         return fresh
-    if isinstance(x, np.ndarray) or (isinstance(x, np.generic) and np.ndim(x) > 0):
+    if arrays or isinstance(x, np.ndarray) or (isinstance(x, np.generic) and np.ndim(x) > 0):
         return Tensor(np.asarray(x, dtype=_float(np.asarray(x))), requires_grad=True)
     return Value(float(x))
+
+
+def _has_arrays(leaves: Sequence[Any]) -> bool:
+    """Whether numbers among ``leaves`` must become Tensors to meet the others."""
+    return any(isinstance(x, (np.ndarray, Tensor)) for x in leaves)
 
 
 def _float(a: np.ndarray) -> Any:
@@ -190,12 +197,15 @@ class _Inputs:
         self.specs: list[Spec] = []
         self.nodes: list[Node] = []
         self.counts: list[int] = []
+        self.numbers: list[bool] = []  # which leaves were plain numbers
         raw = True
         new_args = list(args)
-        for a in nums:
-            leaves, spec = tree_flatten(args[a], where)
+        flat = [tree_flatten(args[a], where) for a in nums]
+        arrays = _has_arrays([x for leaves, _ in flat for x in leaves])
+        for a, (leaves, spec) in zip(nums, flat):
             raw = raw and _is_raw(leaves)
-            nodes = [_as_input(x) for x in leaves]
+            nodes = [_as_input(x, arrays) for x in leaves]
+            self.numbers += [not isinstance(x, (Node, np.ndarray)) for x in leaves]
             self.specs.append(spec)
             self.nodes += nodes
             self.counts.append(len(nodes))
@@ -205,6 +215,11 @@ class _Inputs:
 
     def structure(self, leaves: Sequence[Any], single: bool) -> Any:
         """Per-leaf results, put back in the structure of the differentiated arguments."""
+        if self.raw:  # a number's result is a number, even if it ran as a 0-d Tensor
+            leaves = [
+                float(x) if number and np.ndim(x) == 0 else x
+                for x, number in zip(leaves, self.numbers)
+            ]
         trees, k = [], 0
         for spec, n in zip(self.specs, self.counts):
             trees.append(tree_unflatten(spec, list(leaves[k : k + n])))
@@ -362,7 +377,8 @@ def jvp(
         if ps != ts:
             raise ValueError(f"jvp: tangent {k} has shape {ts} but its primal has shape {ps}")
     raw = _is_raw(p_leaves) and _is_raw(t_leaves)
-    nodes = [_forward_input(p) for p in p_leaves]
+    arrays = _has_arrays(p_leaves)
+    nodes = [_forward_input(p, arrays) for p in p_leaves]
     level: dict[Any, Any] = {}
     for n, t in zip(nodes, t_leaves):
         level[n] = t if isinstance(t, Node) else _like(n, t)
@@ -385,12 +401,12 @@ def jvp(
     )
 
 
-def _forward_input(x: Any) -> Node:
+def _forward_input(x: Any, arrays: bool) -> Node:
     """A node for a primal: a fresh one for plain data, else an alias the level can tag."""
     if isinstance(x, Node):
         alias: Node = x * 1.0  # type: ignore[operator,assignment]  # an op: the level tags it
         return alias
-    if isinstance(x, np.ndarray) or (isinstance(x, np.generic) and np.ndim(x) > 0):
+    if arrays or isinstance(x, np.ndarray) or (isinstance(x, np.generic) and np.ndim(x) > 0):
         return Tensor(np.asarray(x, dtype=_float(np.asarray(x))))
     return Value(float(x), requires_grad=False)
 
