@@ -230,3 +230,20 @@ def test_numbers_beside_arrays_run_as_0d_tensors_and_come_back_as_numbers():
         lambda w, b: (w * b).sum(), (np.array([1.0, 2.0]), 3.0), (np.zeros(2), 1.0)
     )
     assert (out, tangent) == (9.0, 3.0)
+
+
+def test_hessian_of_a_dict_is_nested_and_its_blocks_mirror_each_other():
+    p = {"a": np.array([1.0, 2.0]), "b": np.array([3.0, 4.0])}
+    h = func.hessian(lambda q: (q["a"] ** 2 * q["b"]).sum())(p)
+    np.testing.assert_allclose(h["a"]["a"], np.diag(2 * p["b"]))
+    np.testing.assert_allclose(h["a"]["b"], np.diag(2 * p["a"]))
+    np.testing.assert_allclose(h["b"]["a"], h["a"]["b"].T)
+    np.testing.assert_allclose(h["b"]["b"], np.zeros((2, 2)))
+
+
+def test_jacobians_with_a_tuple_of_argnums_agree():
+    x, y = np.array([1.0, 2.0]), np.array([3.0, 4.0])
+    f = lambda x, y: (x * y).exp()
+    for fwd, rev in zip(func.jacfwd(f, argnums=(0, 1))(x, y), func.jacrev(f, argnums=(0, 1))(x, y)):
+        np.testing.assert_allclose(fwd, rev, atol=1e-12)
+    assert func.hessian(lambda t: t**3)(2.0) == pytest.approx(12.0)
