@@ -247,3 +247,23 @@ def test_jacobians_with_a_tuple_of_argnums_agree():
     for fwd, rev in zip(func.jacfwd(f, argnums=(0, 1))(x, y), func.jacrev(f, argnums=(0, 1))(x, y)):
         np.testing.assert_allclose(fwd, rev, atol=1e-12)
     assert func.hessian(lambda t: t**3)(2.0) == pytest.approx(12.0)
+
+
+def test_in_place_changes_never_leave_a_tangent_behind():
+    def scaled(x):
+        x *= 2.0  # rebinds, as x = x * 2 would: the tangent follows
+        return x
+
+    assert func.jvp(scaled, (np.array([1.0, 3.0]),), (np.array([1.0, 1.0]),))[1].tolist() == [
+        2.0,
+        2.0,
+    ]
+
+    def written(x):
+        x[0] = 5.0  # would have to zero the tangent at 0: refused, not silently wrong
+        return x
+
+    with pytest.raises(RuntimeError, match=r"setitem.*tangent"):
+        func.jvp(written, (np.array([1.0, 3.0]),), (np.array([1.0, 1.0]),))
+    with pytest.raises(RuntimeError, match=r"mul_.*tangent"):
+        func.jvp(lambda x: x.mul_(2.0), (np.array([1.0]),), (np.array([1.0]),))

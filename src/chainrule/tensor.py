@@ -304,7 +304,9 @@ class Tensor(Node):
         change in place.
         """
         other = _operand(other, self, name)
-        if STATE.grad and (self._op is not None or (not self.requires_grad and _tracked(other))):
+        if (
+            STATE.grad and (self._op is not None or (not self.requires_grad and _tracked(other)))
+        ) or _carries_tangent(self, other):
             out = _apply_binary(op, fn, self, other)
             if out.data.dtype == self.data.dtype:
                 return out
@@ -344,6 +346,13 @@ class Tensor(Node):
         it was before moves to a new object holding the old numbers.
         """
         value = _operand(value, self, name)
+        if _carries_tangent(self, value):
+            raise RuntimeError(
+                f"{name}: {_label(self)} or the value written carries a forward-mode tangent "
+                "(inside func.jvp, jacfwd or hessian); an in-place change would leave the "
+                "tangent behind. Compute a new tensor instead (for example t = t * 2, or "
+                "cr.where for a masked change)"
+            )
         recorded = STATE.grad and (self.requires_grad or _tracked(value))
         before = None
         if recorded:
@@ -813,6 +822,13 @@ def _view_of(base: Tensor, view: Tensor) -> None:
         version.share(base)
     version.share(view)
     view._vc = version
+
+
+def _carries_tangent(*xs: Any) -> bool:
+    """Whether forward mode is on and one of ``xs`` has a tangent at some level."""
+    if not STATE.mode.forward:
+        return False
+    return any(isinstance(x, Node) and any(x in level for level in STATE.levels) for x in xs)
 
 
 def _tracked(x: Any) -> bool:
