@@ -115,6 +115,130 @@ def test_first_adam_step_moves_each_coordinate_by_about_lr():
     assert np.allclose(np.abs(got[0] - P0), 0.01, rtol=1e-5)
 
 
+def _rmsprop_reference(lr, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False):
+    p, out = P0.copy(), []
+    v, g_avg, buf = np.zeros(3), np.zeros(3), np.zeros(3)
+    for _ in range(STEPS):
+        g = _grad(p) + weight_decay * p
+        v = alpha * v + (1 - alpha) * g**2
+        if centered:
+            g_avg = alpha * g_avg + (1 - alpha) * g
+            d = np.sqrt(v - g_avg**2) + eps
+        else:
+            d = np.sqrt(v) + eps
+        if momentum > 0:
+            buf = momentum * buf + g / d
+            p = p - lr * buf
+        else:
+            p = p - lr * g / d
+        out.append(p.copy())
+    return out
+
+
+def _adagrad_reference(
+    lr, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10
+):
+    p, out = P0.copy(), []
+    s = np.full(3, float(initial_accumulator_value))
+    for t in range(1, STEPS + 1):
+        g = _grad(p) + weight_decay * p
+        s = s + g**2
+        p = p - lr / (1 + (t - 1) * lr_decay) * g / (np.sqrt(s) + eps)
+        out.append(p.copy())
+    return out
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"lr": 0.01},
+        {"lr": 0.02, "alpha": 0.9, "eps": 1e-3},
+        {"lr": 0.01, "momentum": 0.9},
+        {"lr": 0.01, "centered": True},
+        {"lr": 0.01, "alpha": 0.8, "centered": True, "momentum": 0.5, "weight_decay": 0.1},
+        {"lr": 0.01, "weight_decay": 0.3},
+    ],
+)
+def test_rmsprop_follows_its_update_rule(kwargs):
+    got, opt = _run(lambda ps: cr.optim.RMSprop(ps, **kwargs))
+    ref = _rmsprop_reference(**kwargs)
+    for step, (a, b) in enumerate(zip(got, ref)):
+        assert np.allclose(a, b, rtol=1e-12, atol=1e-14), f"step {step + 1}"
+    (state,) = opt.state.values()
+    assert state["step"] == STEPS
+    assert ("grad_avg" in state) == kwargs.get("centered", False)
+    assert ("momentum_buffer" in state) == (kwargs.get("momentum", 0) > 0)
+
+
+def test_rmsprop_defaults_are_pytorchs():
+    opt = cr.optim.RMSprop([nn.Parameter([1.0])])
+    assert opt.defaults == {
+        "lr": 0.01,
+        "alpha": 0.99,
+        "eps": 1e-8,
+        "weight_decay": 0,
+        "momentum": 0,
+        "centered": False,
+    }
+    opt = cr.optim.Adagrad([nn.Parameter([1.0])])
+    assert opt.defaults == {
+        "lr": 0.01,
+        "lr_decay": 0,
+        "weight_decay": 0,
+        "initial_accumulator_value": 0,
+        "eps": 1e-10,
+    }
+    # The defaults run the rule the references above write out.
+    got, _ = _run(lambda ps: cr.optim.RMSprop(ps))
+    assert np.allclose(got[-1], _rmsprop_reference(0.01)[-1], rtol=1e-12)
+    got, _ = _run(lambda ps: cr.optim.Adagrad(ps))
+    assert np.allclose(got[-1], _adagrad_reference(0.01)[-1], rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"lr": 0.1},
+        {"lr": 0.1, "lr_decay": 0.5},
+        {"lr": 0.2, "initial_accumulator_value": 2.0, "eps": 1e-3},
+        {"lr": 0.1, "weight_decay": 0.4, "lr_decay": 0.1, "initial_accumulator_value": 0.5},
+    ],
+)
+def test_adagrad_follows_its_update_rule(kwargs):
+    got, opt = _run(lambda ps: cr.optim.Adagrad(ps, **kwargs))
+    ref = _adagrad_reference(**kwargs)
+    for step, (a, b) in enumerate(zip(got, ref)):
+        assert np.allclose(a, b, rtol=1e-12, atol=1e-14), f"step {step + 1}"
+    (state,) = opt.state.values()
+    assert state["step"] == STEPS
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda p: cr.optim.RMSprop(p, alpha=1.5), "RMSprop: alpha must be in \\[0, 1\\], got 1.5"),
+        (lambda p: cr.optim.RMSprop(p, alpha=-0.1), "alpha must be in"),
+        (lambda p: cr.optim.RMSprop(p, eps=-1e-8), "RMSprop: eps must be non-negative"),
+        (lambda p: cr.optim.RMSprop(p, momentum=-0.9), "RMSprop: momentum must be non-negative"),
+        (lambda p: cr.optim.RMSprop(p, weight_decay=-1), "weight_decay must be non-negative"),
+        (lambda p: cr.optim.RMSprop(p, lr=-0.1), "lr must be a non-negative"),
+        (lambda p: cr.optim.RMSprop(p, alpha="0.9"), "RMSprop: alpha must be a number, got '0.9'"),
+        (lambda p: cr.optim.Adagrad(p, lr_decay=-1), "Adagrad: lr_decay must be non-negative"),
+        (
+            lambda p: cr.optim.Adagrad(p, initial_accumulator_value=-0.5),
+            "Adagrad: initial_accumulator_value must be non-negative",
+        ),
+        (lambda p: cr.optim.Adagrad(p, eps=-1.0), "Adagrad: eps must be non-negative"),
+        (lambda p: cr.optim.Adagrad(p, weight_decay=-1), "weight_decay must be non-negative"),
+        (lambda p: cr.optim.Adagrad(p, eps=float("nan")), "Adagrad: eps must be a number, got nan"),
+        (lambda p: cr.optim.Adagrad(p, lr=None), "Adagrad: lr must be a number, got None"),
+    ],
+)
+def test_bad_rmsprop_and_adagrad_settings_are_explained(make, match):
+    with pytest.raises(ValueError, match=match):
+        make([nn.Parameter([1.0])])
+
+
 def test_parameter_groups_use_their_own_settings():
     a, b = nn.Parameter([1.0, 1.0]), nn.Parameter([1.0])
     opt = cr.optim.SGD([{"params": [a]}, {"params": [b], "lr": 0.5}], lr=0.1)
@@ -136,6 +260,8 @@ def test_parameter_groups_use_their_own_settings():
         lambda ps: cr.optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.1),
         lambda ps: cr.optim.Adam(ps, lr=0.1, weight_decay=0.1),
         lambda ps: cr.optim.AdamW(ps, lr=0.1),
+        lambda ps: cr.optim.RMSprop(ps, lr=0.1, momentum=0.9, centered=True, weight_decay=0.1),
+        lambda ps: cr.optim.Adagrad(ps, lr=0.1, weight_decay=0.1, initial_accumulator_value=1.0),
     ],
 )
 def test_frozen_and_gradless_parameters_are_left_untouched(make):
@@ -223,6 +349,9 @@ def _train(model, opt, xs, ys, steps):
         lambda ps: cr.optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True),
         lambda ps: cr.optim.Adam(ps, lr=0.01, amsgrad=True),
         lambda ps: cr.optim.AdamW(ps, lr=0.01),
+        lambda ps: cr.optim.RMSprop(ps, lr=0.01, momentum=0.9, centered=True, weight_decay=0.01),
+        lambda ps: cr.optim.RMSprop(ps, lr=0.01),
+        lambda ps: cr.optim.Adagrad(ps, lr=0.05, lr_decay=0.1, initial_accumulator_value=0.1),
     ],
 )
 def test_state_dict_round_trip_resumes_bit_for_bit(make):
@@ -326,6 +455,11 @@ OPTIMIZERS = {
     "adam weight decay": lambda ps: cr.optim.Adam(ps, lr=0.1, betas=(0.8, 0.99), weight_decay=0.2),
     "adam amsgrad": lambda ps: cr.optim.Adam(ps, lr=0.05, amsgrad=True),
     "adamw": lambda ps: cr.optim.AdamW(ps, lr=0.05, weight_decay=0.1),
+    "rmsprop": lambda ps: cr.optim.RMSprop(ps, lr=0.01),
+    "rmsprop centered momentum": lambda ps: cr.optim.RMSprop(
+        ps, lr=0.01, momentum=0.9, centered=True, weight_decay=0.1
+    ),
+    "adagrad": lambda ps: cr.optim.Adagrad(ps, lr=0.1, lr_decay=0.1, weight_decay=0.1),
 }
 
 

@@ -1,4 +1,5 @@
-"""Optimizers: SGD (with momentum and Nesterov), Adam and AdamW, with PyTorch's update rules.
+"""Optimizers: SGD (with momentum and Nesterov), Adam, AdamW, RMSprop and Adagrad, with
+PyTorch's update rules; learning-rate schedules in :mod:`chainrule.optim.lr_scheduler`.
 
 An optimizer holds the parameters to train, in one or more *parameter
 groups* (each a dict with its own ``lr`` and other settings), and per
@@ -27,14 +28,19 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
 from typing import Any
 
 import numpy as np
 
-from .modes import no_grad
-from .tensor import Tensor
+from ..modes import no_grad
+from ..tensor import Tensor
 
-__all__ = ["SGD", "Adam", "AdamW", "Optimizer"]
+__all__ = ["SGD", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop", "lr_scheduler"]
+
+# Settings a group may carry besides the optimizer's own: a learning-rate
+# scheduler records the lr it started from here, as PyTorch's do.
+_EXTRA_SETTINGS = {"initial_lr"}
 
 
 class Optimizer:
@@ -104,7 +110,7 @@ class Optimizer:
                     f"{name}: parameter {p.name or i} appears twice (in one group or in two)"
                 )
             seen.add(id(p))
-        unknown = set(group) - set(self.defaults) - {"params"}
+        unknown = set(group) - set(self.defaults) - {"params"} - _EXTRA_SETTINGS
         if unknown:
             raise TypeError(f"{name}: unknown settings {sorted(unknown)} in a parameter group")
         full = {**self.defaults, **group, "params": params}
@@ -112,6 +118,14 @@ class Optimizer:
         self.param_groups.append(full)
 
     def _check(self, group: dict[str, Any]) -> None:
+        name = type(self).__name__
+        for key, value in group.items():
+            # Every numeric setting must be a real number; a string or None
+            # would otherwise surface as a numpy error deep inside step().
+            if key in ("params", "betas") or isinstance(value, bool):
+                continue
+            if not isinstance(value, numbers.Real) or math.isnan(value):
+                raise ValueError(f"{name}: {key} must be a number, got {value!r}")
         lr = group["lr"]
         if not isinstance(lr, (int, float)) or isinstance(lr, bool) or lr < 0:
             raise ValueError(f"{type(self).__name__}: lr must be a non-negative number, got {lr!r}")
@@ -232,7 +246,7 @@ class Optimizer:
         new_groups = []
         for mine, saved in zip(self.param_groups, saved_groups):
             settings = {k: v for k, v in saved.items() if k != "params"}
-            unknown = set(settings) - set(self.defaults)
+            unknown = set(settings) - set(self.defaults) - _EXTRA_SETTINGS
             if unknown:
                 raise ValueError(f"{name}.load_state_dict: unknown settings {sorted(unknown)}")
             if "betas" in settings:
@@ -412,3 +426,153 @@ class AdamW(Adam):
         amsgrad: bool = False,
     ) -> None:
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad)
+
+
+def _require(name: str, group: dict[str, Any], key: str, ok: bool, what: str) -> None:
+    if not ok:
+        raise ValueError(f"{name}: {key} must be {what}, got {group[key]!r}")
+
+
+class RMSprop(Optimizer):
+    """RMSprop, as PyTorch defines it (optionally centered, optionally with momentum).
+
+    For each parameter p with gradient g, with v, g_avg and b starting at zero::
+
+        g <- g + weight_decay * p
+        v <- alpha * v + (1 - alpha) * g^2
+        g_avg <- alpha * g_avg + (1 - alpha) * g      (only when centered)
+        d <- sqrt(v - g_avg^2) + eps   if centered, else   d <- sqrt(v) + eps
+        b <- momentum * b + g / d,  p <- p - lr * b   (when momentum > 0)
+        p <- p - lr * g / d                           (otherwise)
+
+    >>> import chainrule as cr
+    >>> w = cr.nn.Parameter([1.0])
+    >>> opt = cr.optim.RMSprop([w], lr=0.01, alpha=0.75, eps=0.0)
+    >>> w.sum().backward()              # gradient 1, so v = 0.25 and d = 0.5
+    >>> opt.step()
+    >>> w.data                          # 1 - 0.01 * 1 / 0.5
+    array([0.98])
+    """
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum: float = 0.0,
+        centered: bool = False,
+    ) -> None:
+        defaults = {
+            "lr": lr,
+            "alpha": alpha,
+            "eps": eps,
+            "weight_decay": weight_decay,
+            "momentum": momentum,
+            "centered": centered,
+        }
+        super().__init__(params, defaults)
+
+    def _check(self, group: dict[str, Any]) -> None:
+        super()._check(group)
+        _require("RMSprop", group, "alpha", 0.0 <= group["alpha"] <= 1.0, "in [0, 1]")
+        _require("RMSprop", group, "eps", group["eps"] >= 0, "non-negative")
+        _require("RMSprop", group, "momentum", group["momentum"] >= 0, "non-negative")
+
+    def _update(
+        self, p: Tensor, g: np.ndarray, group: dict[str, Any], state: dict[str, Any]
+    ) -> None:
+        lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
+        wd, momentum = group["weight_decay"], group["momentum"]
+        if not state:
+            state["step"] = 0
+            state["square_avg"] = np.zeros_like(p.data)
+        state["step"] += 1
+        if wd != 0:
+            g = g + wd * p.data
+        v = state["square_avg"]
+        v *= alpha
+        v += (1.0 - alpha) * (g * g)
+        if group["centered"]:
+            g_avg = state.setdefault("grad_avg", np.zeros_like(p.data))
+            g_avg *= alpha
+            g_avg += (1.0 - alpha) * g
+            denom = np.sqrt(v - g_avg * g_avg) + eps
+        else:
+            denom = np.sqrt(v) + eps
+        if momentum > 0:
+            buf = state.setdefault("momentum_buffer", np.zeros_like(p.data))
+            buf *= momentum
+            buf += g / denom
+            p.data -= lr * buf
+        else:
+            p.data -= lr * (g / denom)
+
+
+class Adagrad(Optimizer):
+    """Adagrad, as PyTorch defines it (with learning-rate decay).
+
+    For each parameter p with gradient g, with the sum s starting at
+    ``initial_accumulator_value``, at step t = 1, 2, ...::
+
+        g <- g + weight_decay * p
+        lr_t <- lr / (1 + (t - 1) * lr_decay)
+        s <- s + g^2
+        p <- p - lr_t * g / (sqrt(s) + eps)
+
+    >>> import chainrule as cr
+    >>> w = cr.nn.Parameter([1.0])
+    >>> opt = cr.optim.Adagrad([w], lr=0.1, initial_accumulator_value=3.0, eps=0.0)
+    >>> (2 * w).sum().backward()        # gradient 2, so s = 3 + 2^2 = 7
+    >>> opt.step()
+    >>> round(float(w.data[0]), 6)      # 1 - 0.1 * 2 / sqrt(7)
+    0.924407
+    """
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 1e-2,
+        lr_decay: float = 0.0,
+        weight_decay: float = 0.0,
+        initial_accumulator_value: float = 0.0,
+        eps: float = 1e-10,
+    ) -> None:
+        defaults = {
+            "lr": lr,
+            "lr_decay": lr_decay,
+            "weight_decay": weight_decay,
+            "initial_accumulator_value": initial_accumulator_value,
+            "eps": eps,
+        }
+        super().__init__(params, defaults)
+
+    def _check(self, group: dict[str, Any]) -> None:
+        super()._check(group)
+        _require("Adagrad", group, "lr_decay", group["lr_decay"] >= 0, "non-negative")
+        _require(
+            "Adagrad",
+            group,
+            "initial_accumulator_value",
+            group["initial_accumulator_value"] >= 0,
+            "non-negative",
+        )
+        _require("Adagrad", group, "eps", group["eps"] >= 0, "non-negative")
+
+    def _update(
+        self, p: Tensor, g: np.ndarray, group: dict[str, Any], state: dict[str, Any]
+    ) -> None:
+        if not state:
+            state["step"] = 0
+            state["sum"] = np.full_like(p.data, group["initial_accumulator_value"])
+        state["step"] += 1
+        if group["weight_decay"] != 0:
+            g = g + group["weight_decay"] * p.data
+        clr = group["lr"] / (1.0 + (state["step"] - 1) * group["lr_decay"])
+        s = state["sum"]
+        s += g * g
+        p.data -= clr * (g / (np.sqrt(s) + group["eps"]))
+
+
+from . import lr_scheduler  # noqa: E402  (it needs Optimizer, defined above)
