@@ -14,7 +14,7 @@ here computes a gradient by hand.
 (8, 2)
 """
 
-from . import functional, init
+from . import functional, init, utils
 from .activation import LogSoftmax, ReLU, Sigmoid, Softmax, Softplus, Tanh
 from .layers import Dropout, Identity, Linear
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
@@ -42,4 +42,5 @@ __all__ = [
     "Tanh",
     "functional",
     "init",
+    "utils",
 ]

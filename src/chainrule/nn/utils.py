@@ -1,0 +1,150 @@
+"""Gradient clipping: ``clip_grad_norm_`` and ``clip_grad_value_``, as PyTorch defines them.
+
+Both change the ``.grad`` of the given parameters in place (between
+``backward()`` and the optimizer's ``step()``) and skip parameters without a
+gradient.  Where ``.grad`` is a Tensor left by ``backward(create_graph=True)``,
+its numbers are changed in place and its version bumped, so a graph that used
+the old numbers refuses to backpropagate instead of giving wrong results.
+
+>>> import chainrule as cr
+>>> w = cr.nn.Parameter([3.0, 4.0])
+>>> (w * w).sum().backward()                 # gradient 2w = [6, 8], norm 10
+>>> cr.nn.utils.clip_grad_norm_([w], max_norm=5.0).item()
+10.0
+>>> w.grad.round(6)                          # scaled by 5 / (10 + 1e-6)
+array([3., 4.])
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Iterable
+
+import numpy as np
+
+from ..tensor import Tensor
+
+__all__ = ["clip_grad_norm_", "clip_grad_value_"]
+
+
+def _grads(owner: str, parameters: Tensor | Iterable[Tensor]) -> list[tuple[Tensor, np.ndarray]]:
+    """(parameter, its gradient's numbers) for every parameter that has a gradient."""
+    if isinstance(parameters, Tensor):
+        parameters = [parameters]
+    try:
+        items = list(parameters)
+    except TypeError:
+        raise TypeError(
+            f"{owner}: parameters must be a Tensor or an iterable of Tensors, "
+            f"got {type(parameters).__name__}"
+        ) from None
+    out = []
+    for i, p in enumerate(items):
+        if not isinstance(p, Tensor):
+            raise TypeError(f"{owner}: parameter {i} is a {type(p).__name__}, not a Tensor")
+        g = p.grad
+        if g is None:
+            continue
+        arr = g.data if isinstance(g, Tensor) else g
+        if not isinstance(arr, np.ndarray) or arr.dtype.kind != "f":
+            raise TypeError(
+                f"{owner}: the grad of parameter {i} ({p.name or 'unnamed'}) is "
+                f"{type(arr).__name__} of dtype {getattr(arr, 'dtype', None)}, "
+                "not a floating-point array"
+            )
+        out.append((p, arr))
+    return out
+
+
+def _bump_grad(p: Tensor) -> None:
+    # A Tensor gradient (from create_graph) is a graph node: changing its data
+    # in place must invalidate graphs that recorded the old numbers.
+    if isinstance(p.grad, Tensor):
+        p.grad._bump()
+
+
+def clip_grad_norm_(
+    parameters: Tensor | Iterable[Tensor],
+    max_norm: float,
+    norm_type: float | str = 2.0,
+    error_if_nonfinite: bool = False,
+) -> Tensor:
+    """Scale all gradients together so that their joint norm is at most ``max_norm``.
+
+    The total norm is the ``norm_type``-norm of all gradients seen as one
+    vector, ``(sum_i sum_j |g_ij|^p)^(1/p)``, or ``max |g_ij|`` for
+    ``norm_type=inf`` (``float("inf")`` or ``"inf"``).  When
+    ``c = max_norm / (total + 1e-6)`` is below 1, every gradient is multiplied
+    by ``c`` in place; otherwise they are left as they are.
+
+    Returns the total norm before clipping, as a 0-d Tensor (0.0 when no
+    parameter has a gradient).  A non-finite total norm raises a
+    RuntimeError when ``error_if_nonfinite`` is set; otherwise the scaling
+    proceeds and leaves NaNs, as in PyTorch.
+
+    >>> import chainrule as cr
+    >>> a, b = cr.nn.Parameter([1.0, -3.0]), cr.nn.Parameter([2.0])
+    >>> a.sum().backward(); (b * 4.0).sum().backward()    # grads [1, 1] and [4]
+    >>> cr.nn.utils.clip_grad_norm_([a, b], max_norm=10.0, norm_type="inf").item()
+    4.0
+    """
+    owner = "clip_grad_norm_"
+    if isinstance(max_norm, bool) or not isinstance(max_norm, numbers.Real):
+        raise TypeError(f"{owner}: max_norm must be a number, got {max_norm!r}")
+    max_norm = float(max_norm)
+    if not max_norm >= 0:
+        # PyTorch would flip the gradients' sign; a negative bound is a mistake.
+        raise ValueError(f"{owner}: max_norm must be non-negative, got {max_norm}")
+    try:
+        p_norm = float(norm_type)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{owner}: norm_type must be a positive number or inf, got {norm_type!r}"
+        ) from None
+    if not p_norm > 0:
+        raise ValueError(f"{owner}: norm_type must be a positive number or inf, got {norm_type!r}")
+    grads = _grads(owner, parameters)
+    if not grads:
+        return Tensor(np.array(0.0))
+    if math.isinf(p_norm):
+        total = max(float(np.max(np.abs(g), initial=0.0)) for _, g in grads)
+    else:
+        # The norm of the per-gradient norms equals the norm of all entries together.
+        per = np.array([np.linalg.norm(g.ravel(), ord=p_norm) for _, g in grads])
+        total = float(np.linalg.norm(per, ord=p_norm))
+    if error_if_nonfinite and not math.isfinite(total):
+        raise RuntimeError(
+            f"{owner}: the total norm of order {norm_type} of the gradients is {total}, "
+            "so they cannot be clipped; set error_if_nonfinite=False to scale anyway"
+        )
+    coef = max_norm / (total + 1e-6)
+    if not coef >= 1.0:  # (also when coef is NaN: the NaN spreads, as in PyTorch)
+        # An infinite entry times 0 is NaN; that result is the documented one.
+        with np.errstate(invalid="ignore"):
+            for p, g in grads:
+                g *= coef
+                _bump_grad(p)
+    return Tensor(np.array(total))
+
+
+def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -> None:
+    """Clamp every gradient entry into ``[-clip_value, clip_value]``, in place.
+
+    >>> import chainrule as cr
+    >>> w = cr.nn.Parameter([1.0, -2.0, 0.5])
+    >>> (w * 4.0).sum().backward()
+    >>> cr.nn.utils.clip_grad_value_(w, 1.5)
+    >>> w.grad
+    array([1.5, 1.5, 1.5])
+    """
+    owner = "clip_grad_value_"
+    if isinstance(clip_value, bool) or not isinstance(clip_value, numbers.Real):
+        raise TypeError(f"{owner}: clip_value must be a number, got {clip_value!r}")
+    clip_value = float(clip_value)
+    if not clip_value >= 0:
+        # With a negative bound the interval is empty; PyTorch would set every entry to it.
+        raise ValueError(f"{owner}: clip_value must be non-negative, got {clip_value}")
+    for p, g in _grads(owner, parameters):
+        np.clip(g, -clip_value, clip_value, out=g)
+        _bump_grad(p)
