@@ -189,7 +189,8 @@ def make_step(draw: Any, pool: list[Tensor], names: list[str]) -> Step:
         sign = -1 if op == "min" else 1
         if op in ("max", "min") and _top_two_gap(sign * a.data, axes) <= MARGIN:
             op = "mean"
-        use_dim = draw(st.booleans())
+        # (max and min called with dim= return (values, indices), PyTorch's pair)
+        use_dim = draw(st.booleans()) and op not in ("max", "min")
         kw = {"dim" if use_dim and axes is not None else "axis": axes, "keepdims": keepdims}
         fn = lambda x: getattr(x, op)(**kw)
         args = ", ".join(f"{k}={v}" for k, v in kw.items())

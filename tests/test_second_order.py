@@ -105,7 +105,7 @@ def test_gradgrad_unary(make, fn, domain, shape):
         pytest.param((2, 3), lambda x: (x * x).sum(axis=1), id="sum"),
         pytest.param((2, 3), lambda x: (x * x).mean(axis=(0, 1), keepdims=True), id="mean"),
         pytest.param((2, 3), lambda x: (x * x).max(axis=0), id="max"),
-        pytest.param((2, 3), lambda x: (x * x * x).min(dim=1, keepdims=True), id="min"),
+        pytest.param((2, 3), lambda x: (x * x * x).min(dim=1, keepdims=True).values, id="min"),
         pytest.param((2, 3), lambda x: x.softmax(axis=1), id="softmax"),
         pytest.param((2, 3), lambda x: x.softmax(axis=0), id="softmax-0"),
         pytest.param((2, 3), lambda x: x.log_softmax(axis=1), id="log_softmax"),

@@ -14,6 +14,23 @@ derivative rules (:mod:`chainrule.rules`).
 """
 
 from . import func, nn, optim
+from .creation import (
+    arange,
+    eye,
+    from_numpy,
+    full,
+    full_like,
+    linspace,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randn,
+    randn_like,
+    zeros,
+    zeros_like,
+)
 from .draw import draw, draw_backward
 from .engine import AnomalyError, InplaceError, Node, grad
 from .explain import explain
@@ -24,6 +41,7 @@ from .random import manual_seed
 from .serialization import load, save
 from .tensor import (
     Tensor,
+    ValuesIndices,
     cat,
     clip,
     concatenate,
@@ -55,6 +73,8 @@ __all__ = [
     "Op",
     "Tensor",
     "Value",
+    "ValuesIndices",
+    "arange",
     "cat",
     "clip",
     "concatenate",
@@ -64,11 +84,16 @@ __all__ = [
     "enable_grad",
     "exp",
     "explain",
+    "eye",
+    "from_numpy",
+    "full",
+    "full_like",
     "func",
     "grad",
     "gradcheck",
     "gradgradcheck",
     "is_grad_enabled",
+    "linspace",
     "load",
     "log",
     "log_softmax",
@@ -78,7 +103,14 @@ __all__ = [
     "minimum",
     "nn",
     "no_grad",
+    "ones",
+    "ones_like",
     "optim",
+    "rand",
+    "rand_like",
+    "randint",
+    "randn",
+    "randn_like",
     "relu",
     "save",
     "sigmoid",
@@ -88,4 +120,6 @@ __all__ = [
     "tanh",
     "tensor",
     "where",
+    "zeros",
+    "zeros_like",
 ]

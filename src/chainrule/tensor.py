@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple, overload
 
 import numpy as np
 
@@ -503,21 +503,40 @@ class Tensor(Node):
     # Over an empty axis (size 0) they follow PyTorch: the sum is 0, the mean
     # 0/0 = nan, logsumexp log(0) = -inf, softmax and log_softmax give empty
     # results, and max/min raise, having no value to give.
-    def sum(self, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None) -> Tensor:
-        """Sum over ``axis`` (an int, a tuple, or None for all); ``dim`` is an alias.
+    def sum(
+        self,
+        axis: Axis = None,
+        keepdims: bool | None = None,
+        *,
+        dim: Axis = None,
+        keepdim: bool | None = None,
+        **unsupported: Any,
+    ) -> Tensor:
+        """Sum over ``axis`` (an int, a tuple, or None for all); ``dim``/``keepdim`` are aliases.
 
         The derivative of a sum by each of its terms is 1, so the gradient is
         copied back over the summed axes.  A sum of no numbers is 0.
         """
+        if unsupported:
+            raise _refused("sum", unsupported)
+        keep = _keep(keepdims, keepdim, "sum")
         ax = _axes(self, axis, dim, "sum")
         try:  # (quietly, spelled out; np.add.reduce(x, axis, dtype, out, keepdims))
-            data = run_quietly(_SUM, self.data, ax, None, None, keepdims)
+            data = run_quietly(_SUM, self.data, ax, None, None, keep)
         except RuntimeError:  # the quiet context is busy
-            data = quietly(_SUM, self.data, ax, None, None, keepdims)
-        return _make(data, R.SUM, (self,), (ax, keepdims))
+            data = quietly(_SUM, self.data, ax, None, None, keep)
+        return _make(data, R.SUM, (self,), (ax, keep))
 
-    def mean(self, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None) -> Tensor:
-        """Mean over ``axis``; ``dim`` is an alias.
+    def mean(
+        self,
+        axis: Axis = None,
+        keepdims: bool | None = None,
+        *,
+        dim: Axis = None,
+        keepdim: bool | None = None,
+        **unsupported: Any,
+    ) -> Tensor:
+        """Mean over ``axis``; ``dim``/``keepdim`` are aliases.
 
         Each of the n averaged elements has derivative 1/n.  The mean of no
         numbers is nan (0/0), as in numpy and PyTorch, without a warning.
@@ -526,60 +545,158 @@ class Tensor(Node):
         >>> Tensor([[1.0, 2.0], [3.0, 5.0]]).mean(axis=1)
         Tensor([1.5, 4. ])
         """
+        if unsupported:
+            raise _refused("mean", unsupported)
+        keep = _keep(keepdims, keepdim, "mean")
         ax = _axes(self, axis, dim, "mean")
         x = self.data
         if x.size:
-            data = quietly(x.mean, axis=ax, keepdims=keepdims)
+            data = quietly(x.mean, axis=ax, keepdims=keep)
         else:  # numpy's mean would warn about the empty slices; their sum is 0, and 0/0 nan
             n = 0 if ax is None else math.prod(x.shape[a] for a in ax)
-            data = quietly(np.true_divide, _SUM(x, axis=ax, keepdims=keepdims), n)
-        return _make(data, R.MEAN, (self,), (ax, keepdims))
+            data = quietly(np.true_divide, _SUM(x, axis=ax, keepdims=keep), n)
+        return _make(data, R.MEAN, (self,), (ax, keep))
 
-    def max(self, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None) -> Tensor:
+    @overload
+    def max(
+        self,
+        axis: Axis = ...,
+        keepdims: bool | None = ...,
+        *,
+        dim: None = ...,
+        keepdim: bool | None = ...,
+        **unsupported: Any,
+    ) -> Tensor: ...
+    @overload
+    def max(
+        self,
+        axis: Axis = ...,
+        keepdims: bool | None = ...,
+        *,
+        dim: int,
+        keepdim: bool | None = ...,
+        **unsupported: Any,
+    ) -> ValuesIndices: ...
+    def max(
+        self,
+        axis: Axis = None,
+        keepdims: bool | None = None,
+        *,
+        dim: int | None = None,
+        keepdim: bool | None = None,
+        **unsupported: Any,
+    ) -> Tensor | ValuesIndices:
         """Largest element over ``axis``; tied maxima share the gradient evenly.
 
-        An empty axis has no largest element: reducing over one raises.
+        Called PyTorch's way, with ``dim=`` (one axis), it returns the named
+        tuple ``(values, indices)``, the indices an int64 Tensor without grad;
+        with ``axis`` (keyword or positional) it returns the values only, as
+        numpy does.  An empty axis has no largest element: reducing over one raises.
+
+        >>> from chainrule import Tensor
+        >>> Tensor([[1.0, 5.0], [7.0, 2.0]]).max(dim=1)
+        ValuesIndices(values=Tensor([5., 7.]), indices=Tensor([1, 0]))
         """
+        if unsupported:
+            raise _refused("max", unsupported)
+        keep = _keep(keepdims, keepdim, "max")
         ax = _axes(self, axis, dim, "max")
         if _reduces_empty(self.data.shape, ax):
             raise _empty_reduction("max", self, ax)
-        return _make(self.data.max(axis=ax, keepdims=keepdims), R.MAX, (self,), (ax, keepdims))
+        values = _make(self.data.max(axis=ax, keepdims=keep), R.MAX, (self,), (ax, keep))
+        if dim is None:
+            return values
+        return ValuesIndices(values, _indices(self, np.argmax, ax, keep, dim, "max"))
 
-    def min(self, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None) -> Tensor:
-        """Smallest element over ``axis`` (as ``-max(-x)``); an empty axis raises, as for max."""
+    @overload
+    def min(
+        self,
+        axis: Axis = ...,
+        keepdims: bool | None = ...,
+        *,
+        dim: None = ...,
+        keepdim: bool | None = ...,
+        **unsupported: Any,
+    ) -> Tensor: ...
+    @overload
+    def min(
+        self,
+        axis: Axis = ...,
+        keepdims: bool | None = ...,
+        *,
+        dim: int,
+        keepdim: bool | None = ...,
+        **unsupported: Any,
+    ) -> ValuesIndices: ...
+    def min(
+        self,
+        axis: Axis = None,
+        keepdims: bool | None = None,
+        *,
+        dim: int | None = None,
+        keepdim: bool | None = None,
+        **unsupported: Any,
+    ) -> Tensor | ValuesIndices:
+        """Smallest element over ``axis`` (as ``-max(-x)``); ``dim=`` gives (values, indices).
+
+        The keywords and the empty-axis rule are those of :meth:`max`.
+        """
+        if unsupported:
+            raise _refused("min", unsupported)
+        keep = _keep(keepdims, keepdim, "min")
         ax = _axes(self, axis, dim, "min")  # so a bad axis is reported as min's, not max's
         if _reduces_empty(self.data.shape, ax):
             raise _empty_reduction("min", self, ax)
-        return -((-self).max(ax, keepdims))
+        values = -((-self).max(ax, keep))
+        if dim is None:
+            return values
+        return ValuesIndices(values, _indices(self, np.argmin, ax, keep, dim, "min"))
 
-    def logsumexp(self, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None) -> Tensor:
+    def logsumexp(
+        self,
+        axis: Axis = None,
+        keepdims: bool | None = None,
+        *,
+        dim: Axis = None,
+        keepdim: bool | None = None,
+        **unsupported: Any,
+    ) -> Tensor:
         """``log(sum(exp(x)))`` over ``axis``, computed without overflow.
 
         Its derivative by x_i is e^x_i / sum_j e^x_j = softmax(x)_i.  Over an
-        empty axis it is log(0) = -inf.
+        empty axis it is log(0) = -inf.  ``dim``/``keepdim`` are aliases.
 
         >>> from chainrule import Tensor
         >>> Tensor([[0.0, 0.0], [1.0, 1.0]]).logsumexp(axis=1).data.round(4)
         array([0.6931, 1.6931])
         """
+        if unsupported:
+            raise _refused("logsumexp", unsupported)
+        keep = _keep(keepdims, keepdim, "logsumexp")
         ax = _axes(self, axis, dim, "logsumexp")
-        return _make(
-            quietly(_logsumexp, self.data, ax, keepdims), R.LOGSUMEXP, (self,), (ax, keepdims)
-        )
+        return _make(quietly(_logsumexp, self.data, ax, keep), R.LOGSUMEXP, (self,), (ax, keep))
 
-    def softmax(self, axis: int = -1, *, dim: int | None = None) -> Tensor:
+    def softmax(
+        self, axis: int | None = -1, *, dim: int | None = None, **unsupported: Any
+    ) -> Tensor:
         """``exp(x) / sum(exp(x))`` along one axis, computed without overflow.
 
         With s = softmax(x), ds_i/dx_j = s_i (delta_ij - s_j).
         """
+        if unsupported:
+            raise _refused("softmax", unsupported, _ONE_AXIS)
         ax = _one_axis(self, axis, dim, "softmax")
         return _make(quietly(_softmax, self.data, ax), R.SOFTMAX, (self,), ax)
 
-    def log_softmax(self, axis: int = -1, *, dim: int | None = None) -> Tensor:
+    def log_softmax(
+        self, axis: int | None = -1, *, dim: int | None = None, **unsupported: Any
+    ) -> Tensor:
         """``x - logsumexp(x)`` along one axis, computed without overflow.
 
         Its derivative: d(log_softmax(x)_i)/dx_j = delta_ij - softmax(x)_j.
         """
+        if unsupported:
+            raise _refused("log_softmax", unsupported, _ONE_AXIS)
         ax = _one_axis(self, axis, dim, "log_softmax")
         return _make(R.log_softmax(self.data, ax), R.LOG_SOFTMAX, (self,), ax)
 
@@ -692,13 +809,21 @@ def tensor(
     return Tensor(data, requires_grad=requires_grad, dtype=dtype, name=name)
 
 
-def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
-    """Join tensors along an existing axis; each gets back its slice of the gradient."""
+def concatenate(
+    tensors: Sequence[Any], axis: int | None = None, *, dim: int | None = None, **unsupported: Any
+) -> Tensor:
+    """Join tensors along an existing axis (``axis``, or ``dim``; 0 by default).
+
+    Each input gets back its slice of the gradient.
+    """
+    if unsupported:
+        raise _refused("concatenate", unsupported, _ONE_AXIS)
+    axis = _either(axis, dim, "concatenate", 0)
     parts = _sequence(tensors, "concatenate")
     datas = [_data(p) for p in parts]
     try:
         out = np.concatenate(datas, axis=axis)
-    except (ValueError, np.exceptions.AxisError) as e:
+    except (ValueError, TypeError, np.exceptions.AxisError) as e:
         shapes = [np.shape(d) for d in datas]
         raise ValueError(
             f"concatenate: cannot join shapes {shapes} along axis {axis}: {e}"
@@ -711,16 +836,32 @@ def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
 cat = concatenate
 
 
-def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
-    """Join same-shaped tensors along a new axis."""
+def stack(
+    tensors: Sequence[Any], axis: int | None = None, *, dim: int | None = None, **unsupported: Any
+) -> Tensor:
+    """Join same-shaped tensors along a new axis (``axis``, or ``dim``; 0 by default)."""
+    if unsupported:
+        raise _refused("stack", unsupported, _ONE_AXIS)
+    axis = _either(axis, dim, "stack", 0)
     parts = _sequence(tensors, "stack")
     datas = [_data(p) for p in parts]
     try:
         out = np.stack(datas, axis=axis)
-    except (ValueError, np.exceptions.AxisError) as e:
+    except (ValueError, TypeError, np.exceptions.AxisError) as e:
         shapes = [np.shape(d) for d in datas]
         raise ValueError(f"stack: cannot stack shapes {shapes} along axis {axis}: {e}") from None
     return _make(out, R.STACK, tuple(parts), axis % out.ndim)
+
+
+class ValuesIndices(NamedTuple):
+    """What ``max`` and ``min`` return when called with ``dim=``: PyTorch's pair.
+
+    ``values`` is differentiable; ``indices`` (int64, no grad) says where
+    along ``dim`` each value was found.
+    """
+
+    values: Tensor
+    indices: Tensor
 
 
 def where(cond: Any, a: Any, b: Any) -> Tensor:
@@ -1015,10 +1156,7 @@ def _axes(t: Tensor, axis: Axis, dim: Axis, op: str) -> tuple[int, ...] | None:
     """Normalise ``axis`` (or its alias ``dim``) to a tuple of non-negative ints."""
     if axis is None and dim is None:
         return None
-    if dim is not None:
-        if axis is not None:
-            raise TypeError(f"{op}: give axis or dim, not both")
-        axis = dim
+    axis = _either(axis, dim, op, None)
     if axis is None:
         return None
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
@@ -1038,8 +1176,63 @@ def _axes(t: Tensor, axis: Axis, dim: Axis, op: str) -> tuple[int, ...] | None:
     return tuple(out)
 
 
-def _one_axis(t: Tensor, axis: int, dim: int | None, op: str) -> int:
-    ax = _axes(t, axis if dim is None else None, dim, op)
+def _either(axis: Any, dim: Any, op: str, default: Any) -> Any:
+    """``dim`` or ``axis`` (PyTorch's and numpy's names for one argument); not both."""
+    if dim is None:
+        return default if axis is None else axis
+    if axis is not None:
+        raise TypeError(
+            f"{op}: got axis={axis!r} and dim={dim!r}; these are numpy's and PyTorch's "
+            "names for the same argument, give one of them"
+        )
+    return dim
+
+
+def _keep(keepdims: bool | None, keepdim: bool | None, op: str) -> bool:
+    """``keepdim`` or ``keepdims`` (PyTorch's and numpy's names), False when neither is given."""
+    if keepdim is None:
+        return bool(keepdims)
+    if keepdims is not None:
+        raise TypeError(
+            f"{op}: got keepdims={keepdims!r} and keepdim={keepdim!r}; these are numpy's and "
+            "PyTorch's names for the same argument, give one of them"
+        )
+    return bool(keepdim)
+
+
+_REDUCE = "axis= (or dim=) and keepdims= (or keepdim=)"
+_ONE_AXIS = "axis= (or dim=)"
+_HINTS = {
+    "dtype": "; convert the input first with .astype(dtype)",
+    "out": "; chainrule returns a new tensor, assign the result instead",
+}
+
+
+def _refused(op: str, unsupported: dict[str, Any], supported: str = _REDUCE) -> TypeError:
+    """The error for a keyword (PyTorch's, perhaps) that ``op`` does not take."""
+    word = next(iter(unsupported))
+    return TypeError(
+        f"{op}: chainrule does not support the keyword {word}=; {op} takes "
+        f"{supported}{_HINTS.get(word, '')}"
+    )
+
+
+def _indices(
+    t: Tensor, arg: Callable[..., Any], ax: tuple[int, ...] | None, keep: bool, dim: Any, op: str
+) -> Tensor:
+    """Where along ``dim`` the max or min lies: an int64 Tensor that never requires grad."""
+    if ax is None or len(ax) != 1:
+        raise TypeError(
+            f"{op}: dim= takes one axis (an int), got {dim!r}; to reduce over several "
+            f"axes at once use axis={dim!r}, which returns the values only"
+        )
+    return _leaf(arg(t.data, axis=ax[0], keepdims=keep).astype(np.int64, copy=False), None)
+
+
+def _one_axis(t: Tensor, axis: int | None, dim: int | None, op: str) -> int:
+    if dim is not None and axis == -1:
+        axis = None  # the default axis gives way to dim (nn.functional passes its default on)
+    ax = _axes(t, axis, dim, op)
     if ax is None or len(ax) != 1:
         raise TypeError(f"{op}: needs exactly one axis, got {axis!r}")
     return ax[0]
