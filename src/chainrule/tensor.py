@@ -519,7 +519,7 @@ class Tensor(Node):
         """
         if unsupported:
             raise _refused("sum", unsupported)
-        keep = _keep(keepdims, keepdim, "sum")
+        keep = bool(keepdims) if keepdim is None else _keepdim(keepdims, keepdim, "sum")
         ax = _axes(self, axis, dim, "sum")
         try:  # (quietly, spelled out; np.add.reduce(x, axis, dtype, out, keepdims))
             data = run_quietly(_SUM, self.data, ax, None, None, keep)
@@ -547,7 +547,7 @@ class Tensor(Node):
         """
         if unsupported:
             raise _refused("mean", unsupported)
-        keep = _keep(keepdims, keepdim, "mean")
+        keep = bool(keepdims) if keepdim is None else _keepdim(keepdims, keepdim, "mean")
         ax = _axes(self, axis, dim, "mean")
         x = self.data
         if x.size:
@@ -599,7 +599,7 @@ class Tensor(Node):
         """
         if unsupported:
             raise _refused("max", unsupported)
-        keep = _keep(keepdims, keepdim, "max")
+        keep = bool(keepdims) if keepdim is None else _keepdim(keepdims, keepdim, "max")
         ax = _axes(self, axis, dim, "max")
         if _reduces_empty(self.data.shape, ax):
             raise _empty_reduction("max", self, ax)
@@ -643,7 +643,7 @@ class Tensor(Node):
         """
         if unsupported:
             raise _refused("min", unsupported)
-        keep = _keep(keepdims, keepdim, "min")
+        keep = bool(keepdims) if keepdim is None else _keepdim(keepdims, keepdim, "min")
         ax = _axes(self, axis, dim, "min")  # so a bad axis is reported as min's, not max's
         if _reduces_empty(self.data.shape, ax):
             raise _empty_reduction("min", self, ax)
@@ -672,7 +672,7 @@ class Tensor(Node):
         """
         if unsupported:
             raise _refused("logsumexp", unsupported)
-        keep = _keep(keepdims, keepdim, "logsumexp")
+        keep = bool(keepdims) if keepdim is None else _keepdim(keepdims, keepdim, "logsumexp")
         ax = _axes(self, axis, dim, "logsumexp")
         return _make(quietly(_logsumexp, self.data, ax, keep), R.LOGSUMEXP, (self,), (ax, keep))
 
@@ -1188,7 +1188,7 @@ def _either(axis: Any, dim: Any, op: str, default: Any) -> Any:
     return dim
 
 
-def _keep(keepdims: bool | None, keepdim: bool | None, op: str) -> bool:
+def _keepdim(keepdims: bool | None, keepdim: bool | None, op: str) -> bool:
     """``keepdim`` or ``keepdims`` (PyTorch's and numpy's names), False when neither is given."""
     if keepdim is None:
         return bool(keepdims)
