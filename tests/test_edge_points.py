@@ -70,3 +70,14 @@ def test_value_arithmetic_with_numpy_scalars_keeps_python_floats(scalar):
         warnings.simplefilter("error")
         z = cr.Value(1.0) / (scalar * 0)  # IEEE: inf, with no numpy warning
         assert z.data == float("inf")
+
+
+def test_value_abs_and_sqrt_and_the_function_forms_on_values():
+    x = cr.Value(-4.0)
+    y = cr.sqrt(x.abs())  # the function form takes a Value too
+    y.backward()
+    assert (y.data, x.grad) == (2.0, -0.25)  # d sqrt|x| / dx = sign(x) / (2 sqrt|x|)
+    assert isinstance(cr.exp(cr.Value(0.0)), cr.Value)
+    assert np.isnan(cr.Value(-1.0).sqrt().data)
+    with pytest.raises(TypeError, match=r"softmax: a Value has no softmax"):
+        cr.softmax(cr.Value(1.0))

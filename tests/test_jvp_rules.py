@@ -304,6 +304,8 @@ EDGE_VALUE_CASES: dict[str, list[tuple[Callable[..., Any], tuple[float, ...]]]] 
     ],
     "exp": [(lambda a: a.exp(), (800.0,))],
     "relu": [(lambda a: a.relu(), (0.0,))],
+    "sqrt": [(lambda a: a.sqrt(), (0.0,)), (lambda a: a.sqrt(), (-1.0,))],
+    "abs": [(lambda a: a.abs(), (0.0,))],
 }
 
 

@@ -677,6 +677,8 @@ VALUE_CASES: dict[str, list[tuple[Callable[..., Any], tuple[float, ...]]]] = {
     "tanh": [(lambda a: a.tanh(), (0.4,)), (lambda a: (a * 3.0).tanh(), (-0.9,))],
     "sigmoid": [(lambda a: a.sigmoid(), (0.4,)), (lambda a: (a * 5.0).sigmoid(), (-1.1,))],
     "relu": [(lambda a: a.relu() * a, (0.4,)), (lambda a: a.relu() * a, (-0.7,))],
+    "abs": [(lambda a: a.abs() * a, (0.4,)), (lambda a: (a * 3.0).abs(), (-0.7,))],
+    "sqrt": [(lambda a: a.sqrt(), (0.4,)), (lambda a: (a * a).sqrt() * a, (-1.3,))],
 }
 
 

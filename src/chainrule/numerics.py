@@ -159,6 +159,11 @@ def float_pow(a: float, b: float) -> float:
     return float(r)
 
 
+def float_sqrt(x: float) -> float:
+    """``sqrt(x)``; nan below 0, as in numpy."""
+    return math.sqrt(x) if x >= 0 else math.nan
+
+
 def float_div(a: float, b: float) -> float:
     """``a / b``; x/0 is +-inf, and 0/0 and nan/0 are nan, as in numpy.
 

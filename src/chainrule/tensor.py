@@ -899,13 +899,17 @@ def minimum(a: Any, b: Any) -> Tensor:
     )
 
 
-def _method(name: str) -> Callable[..., Tensor]:
-    def fn(x: Any, *args: Any, **kwargs: Any) -> Tensor:
+def _method(name: str) -> Callable[..., Any]:
+    def fn(x: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(x, Node) and not isinstance(x, Tensor):  # a Value: its own method
+            if not hasattr(x, name):
+                raise TypeError(f"{name}: a Value has no {name}; use a Tensor")
+            return getattr(x, name)(*args, **kwargs)
         t = x if isinstance(x, Tensor) else Tensor(x)
         return getattr(t, name)(*args, **kwargs)
 
     fn.__name__ = name
-    fn.__doc__ = f"Function form of :meth:`Tensor.{name}`."
+    fn.__doc__ = f"Function form of :meth:`Tensor.{name}` (and of the Value method, for a Value)."
     return fn
 
 

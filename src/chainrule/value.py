@@ -17,7 +17,7 @@ import numpy as np
 from . import rules as R
 from .engine import Node, init_node
 from .modes import PLAIN, STATE, tick
-from .numerics import float_div, float_exp, float_log, float_pow, float_sigmoid
+from .numerics import float_div, float_exp, float_log, float_pow, float_sigmoid, float_sqrt
 from .ops import Op
 
 Number = int | float
@@ -153,6 +153,8 @@ class Value(Node):
     tanh = _unary_method(R.TANH, math.tanh)  # d/dx = 1 - tanh(x)^2
     sigmoid = _unary_method(R.SIGMOID, float_sigmoid)  # d/dx = s(1-s)
     relu = _unary_method(R.RELU, _relu)  # d/dx = 1 if x > 0 else 0
+    abs = _unary_method(R.ABS, abs)  # d/dx = sign(x)
+    sqrt = _unary_method(R.SQRT, float_sqrt)  # d/dx = 1 / (2 sqrt(x))
 
     # -- comparisons give plain bools; they are not differentiable --------
     def __lt__(self, other: Value | Number) -> bool:
