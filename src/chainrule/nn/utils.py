@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -90,12 +91,8 @@ def clip_grad_norm_(
     4.0
     """
     owner = "clip_grad_norm_"
-    if isinstance(max_norm, bool) or not isinstance(max_norm, numbers.Real):
-        raise TypeError(f"{owner}: max_norm must be a number, got {max_norm!r}")
-    max_norm = float(max_norm)
-    if not max_norm >= 0:
-        # PyTorch would flip the gradients' sign; a negative bound is a mistake.
-        raise ValueError(f"{owner}: max_norm must be non-negative, got {max_norm}")
+    # (PyTorch would flip the gradients' sign for a negative bound: a mistake here)
+    max_norm = _bound(owner, "max_norm", max_norm)
     try:
         p_norm = float(norm_type)
     except (TypeError, ValueError):
@@ -139,12 +136,18 @@ def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -
     array([1.5, 1.5, 1.5])
     """
     owner = "clip_grad_value_"
-    if isinstance(clip_value, bool) or not isinstance(clip_value, numbers.Real):
-        raise TypeError(f"{owner}: clip_value must be a number, got {clip_value!r}")
-    clip_value = float(clip_value)
-    if not clip_value >= 0:
-        # With a negative bound the interval is empty; PyTorch would set every entry to it.
-        raise ValueError(f"{owner}: clip_value must be non-negative, got {clip_value}")
+    # (with a negative bound the interval is empty; PyTorch would set every entry to it)
+    clip_value = _bound(owner, "clip_value", clip_value)
     for p, g in _grads(owner, parameters):
         np.clip(g, -clip_value, clip_value, out=g)
         _bump_grad(p)
+
+
+def _bound(owner: str, name: str, value: Any) -> float:
+    """A clipping bound as a float: a real number, not negative (nor NaN)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{owner}: {name} must be a number, got {value!r}")
+    bound = float(value)
+    if not bound >= 0:
+        raise ValueError(f"{owner}: {name} must be non-negative, got {bound}")
+    return bound

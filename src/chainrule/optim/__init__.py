@@ -308,8 +308,7 @@ class SGD(Optimizer):
 
     def _check(self, group: dict[str, Any]) -> None:
         super()._check(group)
-        if group["momentum"] < 0:
-            raise ValueError(f"SGD: momentum must be non-negative, got {group['momentum']}")
+        _require("SGD", group, "momentum", group["momentum"] >= 0, "non-negative")
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError("SGD: nesterov needs momentum > 0 and dampening = 0")
 
@@ -370,8 +369,7 @@ class Adam(Optimizer):
             raise ValueError(
                 f"{type(self).__name__}: betas must be two numbers in [0, 1), got {betas}"
             )
-        if group["eps"] < 0:
-            raise ValueError(f"{type(self).__name__}: eps must be non-negative, got {group['eps']}")
+        _require(type(self).__name__, group, "eps", group["eps"] >= 0, "non-negative")
         group["betas"] = tuple(betas)
 
     def _update(
