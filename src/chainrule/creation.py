@@ -34,7 +34,7 @@ import numpy as np
 from .engine import Node
 from .modes import Version
 from .random import resolve
-from .tensor import Tensor, _leaf
+from .tensor import Tensor, _leaf, keyword_error
 
 __all__ = [
     "arange",
@@ -407,7 +407,7 @@ def _refuse(op: str, unsupported: dict[str, Any]) -> None:
     if unsupported:
         word = next(iter(unsupported))
         why = _PYTORCH_ONLY.get(word, "it takes size, dtype= and requires_grad= (see its help)")
-        raise TypeError(f"{op}: chainrule does not support the keyword {word}=; {why}")
+        raise keyword_error(op, word, why)
 
 
 def _new(data: np.ndarray, requires_grad: bool, op: str) -> Tensor:

@@ -1222,10 +1222,12 @@ _HINTS = {
 def _refused(op: str, unsupported: dict[str, Any], supported: str = _REDUCE) -> TypeError:
     """The error for a keyword (PyTorch's, perhaps) that ``op`` does not take."""
     word = next(iter(unsupported))
-    return TypeError(
-        f"{op}: chainrule does not support the keyword {word}=; {op} takes "
-        f"{supported}{_HINTS.get(word, '')}"
-    )
+    return keyword_error(op, word, f"{op} takes {supported}{_HINTS.get(word, '')}")
+
+
+def keyword_error(op: str, word: str, advice: str) -> TypeError:
+    """The one wording for a keyword ``op`` does not take: the keyword, then what to do."""
+    return TypeError(f"{op}: chainrule does not support the keyword {word}=; {advice}")
 
 
 def _indices(
