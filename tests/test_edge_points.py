@@ -38,6 +38,29 @@ def test_pow_with_array_exponent_passes_gradcheck_and_gradgradcheck_near_zero_ex
     cr.gradgradcheck(lambda a: a**e, [a])
 
 
+@pytest.mark.parametrize("kind", ["value", "tensor"])
+def test_pow_cross_second_derivative_at_a_zero_exponent_is_one_over_the_base(kind):
+    # d/db (d(a^b)/da) = a^(b-1) (1 + b ln a), which is 1/a at b = 0: the zero
+    # exponent's mending of d/da must not cut the product's dependence on b.
+    bases = [0.7, 2.0, 1.3]
+    if kind == "value":
+        got = []
+        for a0 in bases:
+            a, b = cr.Value(a0), cr.Value(0.0)
+            (da,) = cr.grad(a**b, a, create_graph=True)
+            got.append(cr.grad(da, b)[0].data)
+        got = np.array(got)
+    else:
+        a = cr.Tensor(bases, requires_grad=True)
+        b = cr.Tensor(np.zeros(3), requires_grad=True)
+        (da,) = cr.grad((a**b).sum(), a, create_graph=True)
+        got = cr.grad(da.sum(), b)[0].data
+    np.testing.assert_allclose(got, 1 / np.array(bases), rtol=1e-12)
+    b = cr.Tensor([0.0, 0.0, 0.0, 1.5], requires_grad=True)
+    a = cr.Tensor([0.7, 2.0, 1.3, 0.9], requires_grad=True)
+    cr.gradgradcheck(lambda a, b: a**b, [a, b])
+
+
 def test_value_backward_after_create_graph_keeps_a_value_grad():
     x = cr.Value(2.0)
     y = x * x * x

@@ -404,7 +404,14 @@ NEG = Op(
 def _pow_vjp_base(g: Any, out: Any, ctx: Any, a: Any, b: Any) -> Any:
     # a**0 = 1 is constant in a, where the formula's 0 * a**-1 would be nan at a = 0.
     exponent = raw(b)
-    if not isinstance(exponent, np.ndarray):
+    if isinstance(b, _AnyNode):
+        # Recording (create_graph): the product must keep its dependence on b,
+        # whose slope at b = 0 is a**-1, so only the elements with a = b = 0 are
+        # mended, by giving them base 1 (the product there is still 0).
+        both_zero = (exponent == 0) & (raw(a) == 0)
+        if np.any(both_zero):
+            a = where(both_zero, 1.0, a)
+    elif not isinstance(exponent, np.ndarray):
         if exponent == 0:
             return g * 0.0 * out
     elif (exponent == 0).any():
