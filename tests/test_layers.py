@@ -473,7 +473,8 @@ ERRORS = [
     (
         lambda: nn.Embedding(5, 2)(cr.tensor([1, 5])),
         IndexError,
-        r"embedding: index 5 at position \(1,\) is out of range for 5 embeddings; indices must be in \[0, 4\]",
+        r"embedding: index 5 at position \(1,\) is out of range for 5 embeddings; "
+        r"indices must be in \[0, 4\]",
     ),
     (
         lambda: nn.Embedding(5, 2)([[0, -1]]),
@@ -545,7 +546,8 @@ ERRORS = [
     (
         lambda: nn.Flatten()(cr.Tensor(1.0)),
         IndexError,
-        r"Flatten: start_dim=1 is out of range for a tensor of shape \(\) \(expected a dimension in \[-1, 0\]\)",
+        r"Flatten: start_dim=1 is out of range for a tensor of shape \(\) "
+        r"\(expected a dimension in \[-1, 0\]\)",
     ),
     (
         lambda: nn.Flatten(0, 3)(cr.Tensor(np.ones((2, 3)))),
