@@ -356,6 +356,7 @@ ELEMENTWISE: dict[str, tuple[Any, list[tuple[float, ...]]]] = {
     "minimum": (cr.minimum, [(0.7, -1.3), (-1.3, 0.7)]),
     "where": (lambda a, b, cond: cr.where(cond, a, b), [(0.7, -1.3, True), (0.7, -1.3, False)]),
     "astype": (lambda a: a.astype(np.float32), [(0.75,), (-1.25,)]),
+    "erf": (lambda a: a.erf(), [(0.7,), (-1.3,)]),
 }
 
 
@@ -403,6 +404,7 @@ def test_every_elementwise_formula_equals_the_slope_of_its_op(name: str) -> None
                 "sqrt": math.sqrt,
                 "sign": lambda v: float(np.sign(v)),
                 "sigmoid": _sigmoid,
+                "pi": math.pi,
                 "lo": CLIP_BOUNDS[0],
                 "hi": CLIP_BOUNDS[1],
                 "cond": extra[0] if extra else None,

@@ -19,6 +19,7 @@ numpy: an op added to the table without one fails here by name.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -108,6 +109,7 @@ FORWARD: dict[str, Callable[[list[Any], Any, np.ndarray], Any]] = {
     "softmax": lambda xs, ctx, out: _softmax(xs[0], ctx),
     "log_softmax": lambda xs, ctx, out: _log_softmax(xs[0], ctx),
     "cross_entropy": lambda xs, ctx, out: _cross_entropy(xs[0], ctx),
+    "erf": lambda xs, ctx, out: np.vectorize(math.erf)(xs[0]),
 }
 
 

@@ -535,6 +535,14 @@ def _scatter_cases(rng):
     ]
 
 
+@rule("erf", smooth=True)
+def _erf(rng):
+    # The tails too, where erf is nearly +-1 and its slope nearly 0.
+    return unary(lambda a: a.erf(), rng) + [
+        Case("tails", lambda a: (a * 3.0).erf(), (away_from_zero(rng, (5,)),))
+    ]
+
+
 @rule("setitem", smooth=False)
 def _setitem(rng):
     def assign(index, base_requires_grad=True):

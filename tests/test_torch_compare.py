@@ -141,3 +141,98 @@ def test_linear_init_bound_matches_pytorch():
     o_bound = float(np.abs(lin.weight.data).max())
     assert t_bound <= 1 / np.sqrt(50) and o_bound <= 1 / np.sqrt(50)
     assert abs(t_bound - o_bound) < 0.01
+
+
+# -- activations and layers added alongside GELU: same inputs and weights, same numbers --
+
+# Zeros included: there the piecewise ones take PyTorch's branch (the x <= 0 one).
+ACTIVATION_INPUT = np.concatenate([LOGITS.ravel(), [0.0, -0.0, 1e-9, -1e-9, 30.0, -30.0]])
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs"),
+    [
+        (lambda x: F.leaky_relu(x), lambda x: TF.leaky_relu(x)),
+        (lambda x: F.leaky_relu(x, 0.2), lambda x: TF.leaky_relu(x, 0.2)),
+        (lambda x: F.elu(x), lambda x: TF.elu(x)),
+        (lambda x: F.elu(x, alpha=0.3), lambda x: TF.elu(x, alpha=0.3)),
+        (F.silu, TF.silu),
+        (F.gelu, TF.gelu),
+        (lambda x: F.gelu(x, approximate="tanh"), lambda x: TF.gelu(x, approximate="tanh")),
+        (nn.LeakyReLU(0.05), torch.nn.LeakyReLU(0.05)),
+        (nn.ELU(2.0), torch.nn.ELU(2.0)),
+        (nn.SiLU(), torch.nn.SiLU()),
+        (nn.GELU("tanh"), torch.nn.GELU("tanh")),
+    ],
+)
+def test_new_activations_match_pytorch(ours, theirs):
+    _check(ours, theirs, ACTIVATION_INPUT)
+    if isinstance(ours, nn.Module):
+        assert repr(ours) == repr(theirs)
+
+
+def test_activation_second_derivatives_match_pytorch():
+    for ours, theirs in (
+        (F.gelu, TF.gelu),
+        (F.silu, TF.silu),
+        (lambda x: F.elu(x, 0.5), lambda x: TF.elu(x, 0.5)),
+    ):
+        x, tx = _pair(LOGITS)
+        (g,) = cr.grad(ours(x).sum(), [x], create_graph=True)
+        (g.tanh().sum()).backward()
+        (tg,) = torch.autograd.grad(theirs(tx).sum(), [tx], create_graph=True)
+        tg.tanh().sum().backward()
+        assert np.allclose(g.data, tg.detach().numpy(), rtol=1e-10, atol=1e-12)
+        assert np.allclose(x.grad, tx.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("shape", "normalized", "kwargs"),
+    [
+        ((6, 4), (4,), {}),
+        ((2, 3, 4), (3, 4), {"eps": 1e-3}),
+        ((2, 5), (5,), {"elementwise_affine": False}),
+        ((3, 5), (5,), {"bias": False}),
+    ],
+)
+def test_layer_norm_matches_pytorch(shape, normalized, kwargs):
+    rng = np.random.default_rng(3)
+    ours = nn.LayerNorm(normalized, **kwargs)
+    theirs = torch.nn.LayerNorm(normalized, **kwargs).double()
+    assert repr(ours) == repr(theirs)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    with torch.no_grad():
+        for name, p in ours.named_parameters():
+            p.data[...] = rng.normal(size=p.shape)
+            theirs.get_parameter(name).copy_(torch.tensor(p.data))
+    _check(ours, theirs, rng.normal(loc=1.0, scale=2.0, size=shape))
+    for name, p in ours.named_parameters():
+        assert np.allclose(p.grad, theirs.get_parameter(name).grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("index_shape", [(), (5,), (2, 3)])
+def test_embedding_matches_pytorch(index_shape):
+    rng = np.random.default_rng(4)
+    idx = rng.integers(0, 6, size=index_shape)
+    for padding_idx in (None, 2):
+        ours = nn.Embedding(6, 3, padding_idx=padding_idx)
+        theirs = torch.nn.Embedding(6, 3, padding_idx=padding_idx).double()
+        assert repr(ours) == repr(theirs)
+        assert list(ours.state_dict()) == list(theirs.state_dict())
+        assert np.all(theirs.weight.detach().numpy()[2] == 0) == (padding_idx == 2)
+        with torch.no_grad():
+            theirs.weight.copy_(torch.tensor(ours.weight.data))
+        out, tout = ours(idx), theirs(torch.tensor(idx))
+        assert np.array_equal(out.data, tout.detach().numpy())
+        seed = rng.normal(size=out.shape)
+        out.backward(seed)
+        tout.backward(torch.tensor(seed))
+        assert np.allclose(ours.weight.grad, theirs.weight.grad.numpy(), rtol=1e-12, atol=1e-14)
+
+
+def test_flatten_matches_pytorch():
+    x = RNG.normal(size=(2, 3, 4, 5))
+    for dims in ((), (0, -1), (1, 2), (-3, -2), (2, 2)):
+        ours, theirs = nn.Flatten(*dims), torch.nn.Flatten(*dims)
+        assert repr(ours) == repr(theirs)
+        _check(ours, theirs, x)

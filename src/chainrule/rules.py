@@ -766,3 +766,38 @@ CROSS_ENTROPY = Op(
     "'mean'.",
     jvps=(_cross_entropy_jvp,),
 )
+
+
+# 2/sqrt(pi), the slope of erf at 0.
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+
+
+def erf(x: Any) -> Any:
+    """The error function, erf(x) = 2/sqrt(pi) * integral from 0 to x of e^(-s^2) ds.
+
+    On a graph node it is the node's ``erf`` method; on a Python float it is
+    ``math.erf``; on an array, ``math.erf`` element by element (numpy has no
+    erf), about 70 ns per element against 10 for ``np.exp``.  It is correctly
+    rounded or nearly so everywhere, takes +-inf to +-1 and NaN to NaN.  A
+    float32 array gives a float32 result, computed in float64.
+    """
+    if isinstance(x, _AnyNode):
+        return x.erf()
+    if isinstance(x, float):
+        return math.erf(x)
+    a = np.asarray(x)
+    values = np.fromiter(map(math.erf, a.ravel().tolist()), np.float64, a.size)
+    dtype = a.dtype if a.dtype.kind == "f" else np.dtype(np.float64)
+    return values.reshape(a.shape).astype(dtype, copy=False)
+
+
+ERF = Op(
+    "erf",
+    "erf(x)",
+    (lambda g, out, ctx, a: g * (_TWO_OVER_SQRT_PI * exp(-(a * a))),),
+    ("2 exp(-x^2)/sqrt(pi)",),
+    "Error function: d erf(x)/dx = 2 exp(-x^2)/sqrt(pi), the Gaussian bell scaled to "
+    "integrate to 2; smooth at every order.",
+    elementwise=True,
+    jvps=(lambda t, out, ctx, a: t * (_TWO_OVER_SQRT_PI * exp(-(a * a))),),
+)

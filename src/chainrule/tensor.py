@@ -478,6 +478,10 @@ class Tensor(Node):
     def sqrt(self) -> Tensor:
         return _make(quietly(np.sqrt, self.data), R.SQRT, (self,))
 
+    def erf(self) -> Tensor:
+        """The error function, elementwise; derivative 2 exp(-x^2)/sqrt(pi)."""
+        return _make(R.erf(self.data), R.ERF, (self,))
+
     def clip(self, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
         """Limit values to [min, max]; the gradient is zero where clipped."""
         lo = -np.inf if min is None else float(min)

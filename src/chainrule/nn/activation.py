@@ -56,3 +56,76 @@ class LogSoftmax(Softmax):
 
     def forward(self, x: Any) -> Tensor:
         return F.log_softmax(x, self.axis)
+
+
+class LeakyReLU(Module):
+    """x for x > 0, else ``negative_slope * x``; derivative 1, or ``negative_slope`` (at 0 too).
+
+    >>> from chainrule import nn
+    >>> nn.LeakyReLU(0.2)
+    LeakyReLU(negative_slope=0.2)
+    """
+
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False) -> None:
+        super().__init__()
+        F._real(negative_slope, "LeakyReLU", "negative_slope")
+        F._no_inplace(inplace, "LeakyReLU")
+        self.negative_slope = negative_slope
+
+    def forward(self, x: Any) -> Tensor:
+        return F.leaky_relu(x, self.negative_slope)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}"
+
+
+class ELU(Module):
+    """x for x > 0, else ``alpha * (e^x - 1)``; derivative 1, or ``alpha * e^x`` for x <= 0.
+
+    >>> from chainrule import nn
+    >>> nn.ELU()
+    ELU(alpha=1.0)
+    """
+
+    def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
+        super().__init__()
+        F._real(alpha, "ELU", "alpha")
+        F._no_inplace(inplace, "ELU")
+        self.alpha = alpha
+
+    def forward(self, x: Any) -> Tensor:
+        return F.elu(x, self.alpha)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}"
+
+
+class SiLU(Module):
+    """``x * sigmoid(x)``; derivative s + x s (1 - s) with s = sigmoid(x)."""
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        F._no_inplace(inplace, "SiLU")
+
+    def forward(self, x: Any) -> Tensor:
+        return F.silu(x)
+
+
+class GELU(Module):
+    """x Phi(x), Phi the normal distribution function (``approximate='tanh'``: PyTorch's tanh form).
+
+    >>> from chainrule import nn
+    >>> nn.GELU(approximate="tanh")
+    GELU(approximate='tanh')
+    """
+
+    def __init__(self, approximate: str = "none") -> None:
+        super().__init__()
+        F._check_approximate(approximate, "GELU")
+        self.approximate = approximate
+
+    def forward(self, x: Any) -> Tensor:
+        return F.gelu(x, approximate=self.approximate)
+
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"

@@ -20,6 +20,8 @@ True
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -27,7 +29,7 @@ import numpy as np
 from .. import rules as R
 from ..numerics import quiet
 from ..random import resolve
-from ..tensor import Tensor, _make, where
+from ..tensor import Tensor, _make, keyword_error, where
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -114,6 +116,188 @@ def softmax(input: Any, axis: int = -1, *, dim: int | None = None) -> Tensor:  #
 def log_softmax(input: Any, axis: int = -1, *, dim: int | None = None) -> Tensor:  # noqa: A002
     """x - logsumexp(x) along ``axis`` (``dim`` is an alias), computed without overflow."""
     return _as_tensor(input, "log_softmax").log_softmax(axis, dim=dim)
+
+
+def leaky_relu(input: Any, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:  # noqa: A002
+    """x where x > 0, else ``negative_slope * x``, as ``torch.nn.functional.leaky_relu``.
+
+    The derivative is 1 for x > 0 and ``negative_slope`` for x <= 0: at 0
+    itself it is ``negative_slope``, as in PyTorch.  The choice is a ``where``
+    on x > 0, so the gradient follows the branch that was taken.
+
+    >>> import chainrule as cr
+    >>> leaky_relu(cr.Tensor([-2.0, 0.0, 3.0]), 0.1)
+    Tensor([-0.2,  0. ,  3. ])
+    """
+    x = _as_tensor(input, "leaky_relu")
+    slope = _real(negative_slope, "leaky_relu", "negative_slope")
+    _no_inplace(inplace, "leaky_relu")
+    return where(x.data > 0, x, x * slope)
+
+
+def elu(input: Any, alpha: float = 1.0, inplace: bool = False) -> Tensor:  # noqa: A002
+    """x where x > 0, else ``alpha * (e^x - 1)``, as ``torch.nn.functional.elu``.
+
+    The derivative is 1 for x > 0 and ``alpha * e^x`` for x <= 0 (``alpha``
+    at 0 itself, as in PyTorch).  e^x - 1 is computed as
+    ``tanh(x/2) * (e^x + 1)``, an identity free of the cancellation that
+    ``exp(x) - 1`` suffers near 0, so small negative inputs keep all their
+    digits, and smooth, so second derivatives are exact too.  The negative
+    branch only ever sees x <= 0 (0 in place of positive x), so no exponential
+    overflows, nor does a NaN reach the gradient of the branch not taken.
+
+    >>> import chainrule as cr
+    >>> elu(cr.Tensor([-1e-10, 2.0])).data
+    array([-1.e-10,  2.e+00])
+    """
+    x = _as_tensor(input, "elu")
+    a = _real(alpha, "elu", "alpha")
+    _no_inplace(inplace, "elu")
+    pos = x.data > 0
+    neg = where(pos, 0.0, x)
+    expm1 = (neg * 0.5).tanh() * (neg.exp() + 1.0)
+    return where(pos, x, expm1 * a)
+
+
+def silu(input: Any, inplace: bool = False) -> Tensor:  # noqa: A002
+    """``x * sigmoid(x)`` (also called swish), as ``torch.nn.functional.silu``.
+
+    Its derivative is s + x s (1 - s) with s = sigmoid(x), by the product
+    rule; smooth everywhere.
+
+    >>> import chainrule as cr
+    >>> silu(cr.Tensor([0.0, 1.0])).data.round(6)
+    array([0.      , 0.731059])
+    """
+    x = _as_tensor(input, "silu")
+    _no_inplace(inplace, "silu")
+    return x * x.sigmoid()
+
+
+# sqrt(1/2) and sqrt(2/pi), the constants of PyTorch's two GELU formulas.
+_SQRT_HALF = math.sqrt(0.5)
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+
+
+def gelu(input: Any, approximate: str = "none") -> Tensor:  # noqa: A002
+    """The Gaussian error linear unit x Phi(x), as ``torch.nn.functional.gelu``.
+
+    Phi is the standard normal distribution function, so with
+    ``approximate='none'`` it is ``0.5 x (1 + erf(x / sqrt(2)))``, and its
+    derivative is Phi(x) + x phi(x), phi the normal density
+    e^(-x^2/2)/sqrt(2 pi).  With ``approximate='tanh'`` it is PyTorch's
+    approximation ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``,
+    differentiated as written.  Both are smooth at every order.
+
+    >>> import chainrule as cr
+    >>> gelu(cr.Tensor([-1.0, 0.0, 1.0])).data.round(6)
+    array([-0.158655,  0.      ,  0.841345])
+    """
+    x = _as_tensor(input, "gelu")
+    _check_approximate(approximate, "gelu")
+    if approximate == "tanh":
+        inner = (x + 0.044715 * (x * x * x)) * _SQRT_2_OVER_PI
+        return 0.5 * x * (1.0 + inner.tanh())
+    return 0.5 * x * (1.0 + (x * _SQRT_HALF).erf())
+
+
+def layer_norm(
+    input: Any,  # noqa: A002
+    normalized_shape: int | Sequence[int],
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Normalize over the last dimensions, as ``torch.nn.functional.layer_norm``.
+
+    The last ``len(normalized_shape)`` dimensions of ``input`` must equal
+    ``normalized_shape``.  Over them each slice gets mean 0 and variance 1:
+    ``y = (x - mean) / sqrt(var + eps)``, with the biased variance (divided
+    by n, not n - 1), then ``y * weight + bias`` where they are given (both
+    shaped ``normalized_shape``).  It is composed of means, a square root and
+    arithmetic, so its gradient is theirs: for one slice of n elements,
+    dx = (dy - mean(dy) - y mean(dy y)) / sqrt(var + eps), with dy the
+    gradient reaching y.
+
+    >>> import chainrule as cr
+    >>> layer_norm(cr.Tensor([[1.0, 3.0], [2.0, 2.0]]), 2).data.round(4)
+    array([[-1.,  1.],
+           [ 0.,  0.]])
+    """
+    name = "layer_norm"
+    x = _as_tensor(input, name)
+    shape = _normalized_shape(normalized_shape, name)
+    k = len(shape)
+    if x.shape[x.ndim - k :] != shape or x.ndim < k:
+        raise ValueError(
+            f"{name}: input of shape {x.shape} does not end with normalized_shape {shape}; "
+            f"its last {k} dimension{'s' if k > 1 else ''} must be {shape}"
+        )
+    e = _real(eps, name, "eps")
+    for what, p in (("weight", weight), ("bias", bias)):
+        if p is not None and tuple(p.shape) != shape:
+            raise ValueError(
+                f"{name}: {what} has shape {tuple(p.shape)}, expected normalized_shape {shape}"
+            )
+    axes = tuple(range(-k, 0))
+    centered = x - x.mean(axis=axes, keepdims=True)
+    var = (centered * centered).mean(axis=axes, keepdims=True)
+    out = centered / (var + e).sqrt()
+    if weight is not None:
+        out = out * weight
+    if bias is not None:
+        out = out + bias
+    return out
+
+
+def embedding(
+    input: Any,  # noqa: A002
+    weight: Tensor,
+    padding_idx: int | None = None,
+    max_norm: float | None = None,
+    norm_type: float = 2.0,
+    scale_grad_by_freq: bool = False,
+    sparse: bool = False,
+) -> Tensor:
+    """Rows of ``weight`` picked by integer indices, as ``torch.nn.functional.embedding``.
+
+    ``input`` holds integers in ``[0, num_embeddings)`` (a Tensor, array,
+    list or int of any shape); ``weight`` has shape ``(num_embeddings,
+    embedding_dim)``; the result has shape ``input.shape + (embedding_dim,)``.
+    It is indexing, so the gradient of ``weight`` is the output's gradient
+    added back into the picked rows: an index used k times gets k
+    contributions.  The row ``padding_idx`` (if given) gets no gradient.
+    ``max_norm`` and ``scale_grad_by_freq`` are refused (chainrule does not
+    support them), and so is ``sparse=True``: the gradient is a dense array.
+
+    >>> import chainrule as cr
+    >>> w = cr.Tensor([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]], requires_grad=True)
+    >>> out = embedding([[2, 0], [2, 2]], w)
+    >>> out.shape
+    (2, 2, 2)
+    >>> out.sum().backward()
+    >>> w.grad                   # row 2 was picked three times, row 1 never
+    array([[1., 1.],
+           [0., 0.],
+           [3., 3.]])
+    """
+    name = "embedding"
+    _embedding_options(max_norm, scale_grad_by_freq, sparse, name)
+    if not isinstance(weight, Tensor):
+        raise TypeError(f"{name}: weight must be a Tensor, got {type(weight).__name__}")
+    if weight.ndim != 2:
+        raise ValueError(
+            f"{name}: weight must be 2-D (num_embeddings, embedding_dim), got shape {weight.shape}"
+        )
+    n = weight.shape[0]
+    idx = _embedding_indices(input, n, name)
+    out = weight[idx]
+    if padding_idx is not None:
+        pad = _padding_index(padding_idx, n, name)
+        used = idx != pad
+        if not used.all():  # the padding row's value, with no path back to weight
+            out = where(used[..., None], out, out.detach())
+    return out
 
 
 def dropout(
@@ -463,6 +647,93 @@ def _clamped_log(x: Tensor) -> Tensor:
     pos = x.data > 0
     # Where x = 0 the log is taken of 1 instead and its gradient is discarded.
     return where(pos, where(pos, x, 1.0).log(), -100.0).clip(min=-100.0)
+
+
+def _real(value: Any, where: str, what: str) -> float:
+    """``value`` as a float, if it is a real number (not a bool)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        raise TypeError(f"{where}: {what} must be a real number, got {value!r}")
+    if isinstance(value, np.complexfloating):
+        raise TypeError(f"{where}: {what} must be a real number, got {value!r}")
+    return float(value)
+
+
+def _no_inplace(inplace: Any, where: str) -> None:
+    if inplace:
+        raise keyword_error(
+            where, "inplace", "the result is always a new tensor (leave inplace=False)"
+        )
+
+
+def _check_approximate(approximate: Any, where: str) -> None:
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"{where}: approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+def _normalized_shape(shape: Any, where: str) -> tuple[int, ...]:
+    """``normalized_shape`` as a tuple of positive ints (an int stands for a 1-tuple)."""
+    dims = (shape,) if isinstance(shape, (int, np.integer)) else shape
+    try:
+        out = tuple(dims)
+    except TypeError:
+        raise TypeError(
+            f"{where}: normalized_shape must be an int or a sequence of ints, got {shape!r}"
+        ) from None
+    if any(isinstance(d, (bool, np.bool_)) or not isinstance(d, (int, np.integer)) for d in out):
+        raise TypeError(
+            f"{where}: normalized_shape must be an int or a sequence of ints, got {shape!r}"
+        )
+    if not out:
+        raise ValueError(f"{where}: normalized_shape must have at least one dimension, got ()")
+    if any(d <= 0 for d in out):
+        raise ValueError(f"{where}: normalized_shape must be positive sizes, got {out}")
+    return tuple(int(d) for d in out)
+
+
+def _embedding_options(max_norm: Any, scale_grad_by_freq: Any, sparse: Any, where: str) -> None:
+    if max_norm is not None:
+        raise keyword_error(where, "max_norm", "renormalize the weight rows yourself")
+    if scale_grad_by_freq:
+        raise keyword_error(where, "scale_grad_by_freq", "leave it False")
+    if sparse:
+        raise keyword_error(where, "sparse", "the gradient is always a dense array")
+
+
+def _embedding_indices(indices: Any, n: int, where: str) -> np.ndarray:
+    """The integer array of ``indices``, each checked to lie in ``[0, n)``."""
+    if isinstance(indices, Tensor):
+        idx = indices.data
+    else:
+        try:
+            idx = np.asarray(indices)
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"{where}: indices must be integers: {e}") from None
+    if idx.dtype.kind not in "iu":
+        raise TypeError(
+            f"{where}: indices must be integers, got dtype {idx.dtype} (use an integer "
+            "tensor, e.g. cr.tensor([...], dtype=np.int64))"
+        )
+    if not _all_in(idx, n):
+        bad = (idx < 0) | (idx >= n)
+        pos = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise IndexError(
+            f"{where}: index {int(idx[pos])} at position {pos} is out of range for "
+            f"{n} embeddings; indices must be in [0, {n - 1}]"
+            if n
+            else f"{where}: index {int(idx[pos])} at position {pos}, but the table has no rows"
+        )
+    return idx
+
+
+def _padding_index(padding_idx: Any, n: int, where: str) -> int:
+    """``padding_idx`` in ``[0, n)``; a negative one counts from the end, as in PyTorch."""
+    if isinstance(padding_idx, (bool, np.bool_)) or not isinstance(padding_idx, (int, np.integer)):
+        raise TypeError(f"{where}: padding_idx must be an int or None, got {padding_idx!r}")
+    if not -n <= padding_idx < n:
+        raise ValueError(
+            f"{where}: padding_idx must be in [-{n}, {n - 1}] for {n} embeddings, got {padding_idx}"
+        )
+    return int(padding_idx) % n
 
 
 def _check_reduction(reduction: str, where: str) -> None:
