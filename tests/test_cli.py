@@ -28,7 +28,16 @@ def test_tutorial_help_lists_its_options(capsys):
         main(["tutorial", "--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    for option in ("--out", "--format", "--no-picture"):
+    for option in (
+        "--out",
+        "--format",
+        "--no-picture",
+        "--verbose",
+        "--full-picture",
+        "--hidden",
+        "--update-biases",
+        "--order",
+    ):
         assert option in out
 
 
@@ -58,12 +67,18 @@ def test_console_script_is_declared():
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> dict[str, subprocess.CompletedProcess[str]]:
+def base(tmp_path_factory) -> Path:
+    """The working folder of the tutorial runs (their pictures go under it)."""
+    return tmp_path_factory.mktemp("tutorial")
+
+
+@pytest.fixture(scope="module")
+def runs(base) -> dict[str, subprocess.CompletedProcess[str]]:
     """``python -m chainrule tutorial`` as text and as JSON, run side by side."""
-    base = tmp_path_factory.mktemp("tutorial")
     env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
     commands = {
-        "text": [sys.executable, "-m", "chainrule", "tutorial", "--out", str(base / "text")],
+        # A relative --out, as a person types it, so the printed paths are short.
+        "text": [sys.executable, "-m", "chainrule", "tutorial", "--out", "text"],
         "json": [
             sys.executable,
             "-m",
@@ -111,10 +126,10 @@ def test_tutorial_progress_goes_to_stderr_only(runs):
     assert "update/s" not in run.stdout and "training [" not in run.stdout
 
 
-def test_tutorial_writes_the_picture(runs):
-    out = Path(runs["text"].args[-1])
+def test_tutorial_writes_the_picture(runs, base):
+    out = base / runs["text"].args[-1]
     assert (out / "e_total.dot").is_file()
-    assert str(out / "e_total.dot") in runs["text"].stdout
+    assert str(Path(runs["text"].args[-1]) / "e_total.dot") in runs["text"].stdout
     dot = (out / "e_total.dot").read_text()
     for name in ("E_total", "w5", "w1", "out_h1"):
         assert name in dot
@@ -165,3 +180,73 @@ def test_picture_without_any_renderer_still_writes_the_dot_text(monkeypatch, tmp
     assert not (tmp_path / "pic" / "e_total.svg").exists()
     assert any(m.startswith("no SVG") for m in drawn["messages"])
     assert any(m.startswith("no PNG") for m in drawn["messages"])
+
+
+def test_tutorial_default_output_is_short_and_narrow(runs):
+    lines = runs["text"].stdout.splitlines()
+    assert len(lines) <= 90
+    assert max(len(line) for line in lines) <= 100
+    assert 'Matt Mazur, "A Step by Step Backpropagation Example"' in runs["text"].stdout
+
+
+def test_tutorial_verbose_prints_every_table(capsys, runs):
+    assert main(["tutorial", "--verbose", "--no-picture"]) == 0
+    out = capsys.readouterr().out
+    assert len(out.splitlines()) > len(runs["text"].stdout.splitlines()) + 50
+    for text in ("| finite differences |", "dE_total/dw6", "path 2 of 2", "| build  | how"):
+        assert text in out
+        assert text not in runs["text"].stdout
+
+
+def _png_width(path: Path) -> int:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return int.from_bytes(data[16:20], "big")
+
+
+def _svg_width_px(path: Path) -> float:
+    import re
+
+    head = path.read_text()[:2000]
+    m = re.search(r'<svg[^>]*\swidth="([\d.]+)(pt|px)?"', head)
+    assert m is not None
+    return float(m.group(1)) * (96 / 72 if m.group(2) in (None, "pt") else 1.0)
+
+
+def test_default_picture_fits_a_laptop_screen(runs, base, tmp_path):
+    out = base / runs["text"].args[-1]
+    if not (out / "e_total.png").exists():
+        pytest.skip("no Graphviz renderer here")
+    assert _png_width(out / "e_total.png") <= 1600
+    assert _svg_width_px(out / "e_total.svg") <= 1600
+    # The full picture is one option away, and is what does not fit.
+    from chainrule.tutorial import write_picture
+
+    write_picture(tmp_path, full=True)
+    assert _png_width(tmp_path / "e_total.png") > 1600
+
+
+def test_variant_options_print_their_own_figures(capsys):
+    assert main(["tutorial", "--order", "published", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["variant"]["setup"] == {
+        "hidden": 2,
+        "update_biases": False,
+        "order": "published",
+        "description": "output layer updated before the hidden layer's gradients",
+    }
+    trained = data["variant"]["training"]["autodiff"]
+    assert f"{trained['out_o2_after_10000']:.9f}" == "0.984065734"
+    assert main(["tutorial", "--hidden", "3", "--update-biases"]) == 0
+    captured = capsys.readouterr()
+    assert "3 hidden neurons, biases b1 and b2 updated too" in captured.out
+    assert "| w12 |" in captured.out and "All good." in captured.out
+    assert "10000/10000" in captured.err.replace(",", "")
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "100"])
+def test_hidden_out_of_range_is_a_usage_error(value, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["tutorial", "--hidden", value])
+    assert exc.value.code == 2
+    assert "hidden must be between 1 and" in capsys.readouterr().err

@@ -10,8 +10,10 @@ import pytest
 
 import chainrule as cr
 from chainrule.tutorial import computation as compute
-from chainrule.tutorial import compute_worked_example, hand, network, report, variants
+from chainrule.tutorial import compute_worked_example, hand, network, report, runs, variants
 from chainrule.tutorial.reference import (
+    EDITIONS,
+    ORIGINAL,
     PUBLISHED,
     TRAINING_STEPS,
     WEIGHT_NAMES,
@@ -19,6 +21,7 @@ from chainrule.tutorial.reference import (
     Figure,
     agrees,
     decimals,
+    edition,
     tolerance,
 )
 from chainrule.tutorial.variants import STATED, Evaluator, Procedure, find_cause, train
@@ -297,7 +300,7 @@ def test_json_explained_entries_carry_the_computed_cause(results):
 
 
 def test_text_report_has_every_step(results):
-    text = report.text_report(results, {"files": ["x.svg"], "messages": ["written"]})
+    text = report.text_report(results, {"files": ["x.svg"], "messages": ["written"]}, verbose=True)
     positions = [
         text.index(h)
         for h in (
@@ -390,7 +393,7 @@ def test_find_cause_says_so_when_nothing_reproduces():
 
 
 def test_reference_findings(results):
-    by_figure = {k: f for f in results.findings for k in f.figures}
+    by_figure = {k: f for f in results.findings if f.edition != "original" for k in f.figures}
     training = by_figure["E_total_after_10000"]
     assert training.procedure == Procedure(hidden_sees_new_output_weights=True)
     assert set(training.figures) == {r.key for r in results.section("training")}
@@ -433,3 +436,240 @@ def test_train_rejects_no_steps():
 def test_start_weights_are_the_reference_weights():
     assert hand.start_weights() == WEIGHTS
     assert hand.start_weights() is not WEIGHTS
+
+
+# -- both editions of the after-training figures ----------------------------------
+
+
+def test_original_edition_prints_two_figures_otherwise():
+    differ = [k for k, f in ORIGINAL.items() if f.text != PUBLISHED[k].text]
+    assert sorted(differ) == ["E_total_after_10000", "out_o2_after_10000"]
+    assert edition("original")["w5+"] is PUBLISHED["w5+"]
+    with pytest.raises(ValueError, match="edition"):
+        edition("klingon")
+
+
+def test_every_figure_of_both_editions_has_a_computed_verdict(results):
+    for name in EDITIONS:
+        for key, fig in edition(name).items():
+            row = results.row(key, name)
+            assert row.published == fig.text
+            assert row.status in ("yes", "explained"), row
+            if row.status == "yes":
+                assert agrees(row.autodiff, fig.text) and agrees(row.hand, fig.text)
+            else:
+                assert not agrees(row.autodiff, fig.text)
+                assert agrees(row.reproduced, fig.text)
+    assert len(results.edition_rows("original")) == len(results.edition_rows("translation"))
+
+
+def test_original_error_comes_from_another_forward_pass(results):
+    found = {k: f for f in results.findings if f.edition == "original" for k in f.figures}
+    # The outputs are the in-place order's, as in the translation...
+    assert found["out_o2_after_10000"].procedure == Procedure(hidden_sees_new_output_weights=True)
+    # ... but the error is not the error of those outputs: it is the stated procedure's
+    # after one update fewer (the same as reading it before the last update).
+    e = found["E_total_after_10000"]
+    assert e.procedure == Procedure(extra_updates=-1)
+    assert Procedure(error_before_last_update=True) in e.alternatives
+    assert e.note is not None and "another forward pass" in e.note
+    o1, o2 = ORIGINAL["out_o1_after_10000"].text, ORIGINAL["out_o2_after_10000"].text
+    implied = variants.error_of(float(o1), float(o2))
+    assert not agrees(implied, ORIGINAL["E_total_after_10000"].text)
+    assert agrees(implied, PUBLISHED["E_total_after_10000"].text)  # the translation's is
+
+
+def test_group_by_forward_pass_splits_only_an_inconsistent_error():
+    keys = variants.training_keys()
+    translation = {k: PUBLISHED[k].text for k in keys}
+    original = {k: ORIGINAL[k].text for k in keys}
+    assert variants.group_by_forward_pass(keys, translation) == ([keys], None)
+    groups, note = variants.group_by_forward_pass(keys, original)
+    assert groups == [[k for k in keys if k != keys[1]], [keys[1]]]
+    assert note is not None
+
+
+def test_a_wrong_original_figure_fails_the_run(monkeypatch):
+    monkeypatch.setitem(
+        ORIGINAL, "out_o1_after_10000", Figure("out_o1_after_10000", "0.5", "training")
+    )
+    res = compute.compute(steps=TRAINING_STEPS)
+    assert res.row("out_o1_after_10000", "original").status == "NO"
+    assert res.row("out_o1_after_10000", "translation").status == "explained"
+    assert not res.ok
+
+
+# -- the report's two lengths ------------------------------------------------------
+
+
+PICTURE = {"files": ["out/e_total.dot", "out/e_total.svg"], "messages": ["written"]}
+
+
+def test_default_report_is_short_and_narrow(results):
+    text = report.text_report(results, PICTURE)
+    lines = text.splitlines()
+    assert len(lines) <= 90
+    assert max(len(line) for line in lines) <= 100
+    assert 'Matt Mazur, "A Step by Step Backpropagation Example"' in text
+    for key in PUBLISHED:  # every published figure is still shown
+        assert key in text
+    assert "0.0000351085" in text and "0.984065734" in text  # and the original's own
+
+
+def test_verbose_report_has_the_full_tables(results):
+    short = report.text_report(results, PICTURE)
+    text = report.text_report(results, PICTURE, verbose=True)
+    assert len(text.splitlines()) > len(short.splitlines()) + 50
+    assert "finite differences" in text and "finite differences |" not in short
+    for r in results.rows:
+        assert r.key in text
+        assert report.number(r.autodiff, r.published) in text
+        if r.finite_differences is not None:
+            assert report.number(r.finite_differences, r.published) in text
+    assert "path 2 of 2" in text and "As the English original of the post prints them" in text
+    assert "Matt Mazur" in text
+
+
+# -- changed setups ---------------------------------------------------------------
+
+
+def test_setup_checks_its_settings():
+    assert runs.Setup().is_published_example
+    with pytest.raises(ValueError, match="hidden must be between 1 and"):
+        runs.Setup(hidden=0)
+    with pytest.raises(ValueError, match="hidden must be between 1 and"):
+        runs.Setup(hidden=runs.MAX_HIDDEN + 1)
+    with pytest.raises(TypeError, match="hidden must be an int"):
+        runs.Setup(hidden=True)
+    with pytest.raises(ValueError, match="order must be one of"):
+        runs.Setup(order="random")
+
+
+def test_two_hidden_neurons_start_from_the_published_weights():
+    w_hidden, w_output = runs.initial_weights(2)
+    names = runs.weight_names(2)
+    assert dict(zip(names, [*w_hidden.ravel(), *w_output.ravel()])) == pytest.approx(WEIGHTS)
+    for n in (1, 3, 5):
+        wh, wo = runs.initial_weights(n)
+        assert wh.shape == (n, 2) and wo.shape == (2, n)
+        assert len(set(wh.ravel()) | set(wo.ravel())) == 4 * n  # all distinct: no symmetry
+        assert wh.min() == 0.15 and wh.max() == 0.30 and wo.min() == 0.40 and wo.max() == 0.55
+
+
+@pytest.mark.parametrize("hidden", [1, 2, 3, 6])
+def test_setup_network_gradients_pass_gradcheck(hidden):
+    p = runs.Params.start(hidden)
+    rng = np.random.default_rng(hidden)
+    p.w_hidden += rng.normal(0, 0.3, p.w_hidden.shape)
+
+    def loss(wh, wo, b1, b2):
+        t = runs.build(runs.Params(wh.data, wo.data, float(b1.data), float(b2.data)))
+        # Rebuilt from the leaves themselves so gradcheck differentiates through them.
+        x = cr.Tensor([0.05, 0.10])
+        out_h = (wh @ x + b1).sigmoid()
+        out_o = (wo @ out_h + b2).sigmoid()
+        e = (0.5 * (cr.Tensor([0.01, 0.99]) - out_o) ** 2).sum()
+        assert abs(float(e.data) - float(t["E_total"].data)) < 1e-15
+        return e
+
+    leaves = [
+        cr.Tensor(p.w_hidden.copy(), requires_grad=True),
+        cr.Tensor(p.w_output.copy(), requires_grad=True),
+        cr.Tensor(p.b1, requires_grad=True),
+        cr.Tensor(p.b2, requires_grad=True),
+    ]
+    assert cr.gradcheck(loss, leaves)
+
+
+@pytest.mark.parametrize("order", runs.ORDERS)
+@pytest.mark.parametrize("update_biases", [False, True])
+@pytest.mark.parametrize("hidden", [1, 2, 4])
+def test_autodiff_step_equals_the_delta_rule(order, update_biases, hidden):
+    setup = runs.Setup(hidden=hidden, update_biases=update_biases, order=order)
+    p = runs.Params.start(hidden)
+    for _ in range(3):
+        new_ad, g_ad = runs.step_by_autodiff(setup, p)
+        new_hand, g_hand = runs.step_by_hand(setup, p)
+        for k in ("w_hidden", "w_output", "b1", "b2"):
+            np.testing.assert_allclose(g_ad[k], g_hand[k], rtol=1e-12, atol=1e-16)
+        np.testing.assert_allclose(new_ad.w_hidden, new_hand.w_hidden, rtol=1e-13)
+        assert (new_ad.b1 != p.b1) == update_biases
+        p = new_ad
+
+
+@pytest.mark.parametrize(
+    ("setup", "proc"),
+    [
+        (runs.Setup(), STATED),
+        (runs.Setup(update_biases=True), Procedure(update_biases=True)),
+        (runs.Setup(order="published"), Procedure(hidden_sees_new_output_weights=True)),
+        (
+            runs.Setup(order="published", update_biases=True),
+            Procedure(hidden_sees_new_output_weights=True, update_biases=True),
+        ),
+    ],
+)
+def test_setups_of_two_hidden_neurons_train_as_the_procedure_variants(setup, proc):
+    steps = 200
+    by_autodiff = runs.train(setup, steps)
+    by_variant = train(proc, steps)
+    for k in by_variant:
+        assert by_autodiff[k] == pytest.approx(by_variant[k], rel=1e-11)
+
+
+def test_published_order_reproduces_the_published_training_figures():
+    # The in-place update order, run by autodiff, hits the translation's four figures.
+    figures = runs.train(runs.Setup(order="published"))
+    for key in variants.training_keys():
+        assert agrees(figures[key], PUBLISHED[key].text), key
+    stated = runs.train(runs.Setup(), by="hand")
+    assert not agrees(stated["E_total_after_1"], PUBLISHED["E_total_after_1"].text)
+
+
+def test_run_checks_three_ways_and_reports_its_own_figures():
+    run = runs.run(runs.Setup(hidden=3, update_biases=True), steps=50)
+    assert run.ok
+    assert [r.name for r in run.rows] == [*runs.weight_names(3), "b1", "b2"]
+    for r in run.rows:
+        assert r.finite_differences is not None
+        assert abs(r.finite_differences - r.autodiff) <= runs.FD_TOL
+    text = report.run_text(run)
+    assert "3 hidden neurons" in text and "All good." in text and "Matt Mazur" in text
+    assert max(len(line) for line in text.splitlines()) <= 100
+    data = json.loads(report.run_json(run))
+    assert data["ok"] is True
+    assert data["variant"]["setup"]["hidden"] == 3
+    assert data["variant"]["first_update"]["w12"]["autodiff"] == run.rows[11].autodiff
+
+
+def test_run_in_published_order_leaves_hidden_numbers_to_the_delta_rule():
+    run = runs.run(runs.Setup(order="published"), steps=20)
+    no_fd = {r.name for r in run.rows if r.finite_differences is None}
+    assert no_fd == {"w1", "w2", "w3", "w4", "b1"}
+    assert run.ok
+
+
+def test_a_disagreeing_step_fails_the_run(monkeypatch):
+    real = runs.step_by_hand
+
+    def off(setup, p, lr=0.5):
+        new, g = real(setup, p, lr)
+        g["w_output"] = g["w_output"] * (1 + 1e-9)
+        return new, g
+
+    monkeypatch.setattr(runs, "step_by_hand", off)
+    run = runs.run(runs.Setup(hidden=3), steps=5)
+    assert not run.ok
+    assert "NO" in report.run_text(run)
+
+
+def test_json_has_both_editions_and_the_variants(results):
+    data = report.json_data(results)
+    assert data["credit"].startswith("Matt Mazur")
+    original = data["editions"]["original"]["figures"]
+    assert original["E_total_after_10000"]["published_text"] == "0.0000351085"
+    assert "explained" in original["E_total_after_10000"]
+    assert set(data["variants"]) == {option for option, _ in runs.OVERVIEW}
+    recomputed = runs.train(runs.Setup(order="published"), TRAINING_STEPS, by="hand")
+    assert data["variants"]["--order published"] == recomputed
+    assert {f["edition"] for f in data["findings"]} == {"both", "translation", "original"}

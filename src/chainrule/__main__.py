@@ -47,6 +47,35 @@ def build_parser() -> argparse.ArgumentParser:
     tutorial.add_argument(
         "--no-picture", action="store_true", help="skip drawing the graph picture"
     )
+    tutorial.add_argument(
+        "--full-picture",
+        action="store_true",
+        help="draw the graph left to right on one row (about 4,400 px wide) instead of "
+        "top to bottom (about 1,400 px)",
+    )
+    tutorial.add_argument(
+        "--verbose", action="store_true", help="print every table in full (default: ~80 lines)"
+    )
+    variant = tutorial.add_argument_group(
+        "variants", "change the setup; a changed setup is computed and printed with its own figures"
+    )
+    variant.add_argument(
+        "--hidden",
+        type=int,
+        default=2,
+        metavar="N",
+        help="N hidden neurons (default 2; weights evenly spaced over the example's, "
+        "see docs/derivation.md)",
+    )
+    variant.add_argument("--update-biases", action="store_true", help="update b1 and b2 as well")
+    variant.add_argument(
+        "--order",
+        choices=("stated", "published"),
+        default="stated",
+        help="stated: every gradient from the original weights (default); published: the "
+        "output layer updated before the hidden layer's gradients, which reproduces the "
+        "post's after-training figures",
+    )
     return parser
 
 
@@ -58,9 +87,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     if args.command == "tutorial":
+        from .tutorial import Setup
         from .tutorial import main as tutorial_main
 
-        return tutorial_main(out=args.out, fmt=args.format, picture=not args.no_picture)
+        try:
+            setup = Setup(hidden=args.hidden, update_biases=args.update_biases, order=args.order)
+        except ValueError as e:
+            parser.error(str(e))
+        return tutorial_main(
+            out=args.out,
+            fmt=args.format,
+            picture=not args.no_picture,
+            verbose=args.verbose,
+            full_picture=args.full_picture,
+            setup=setup,
+        )
     parser.error(f"unknown command {args.command!r}")  # argparse has already checked; never here
     return 2
 

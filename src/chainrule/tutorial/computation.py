@@ -24,14 +24,16 @@ from ..engine import grad
 from ..explain import Explanation, explain
 from ..gradcheck import gradcheck, numerical_jacobian
 from ..value import Value
-from . import hand, network, variants
+from . import hand, network, runs, variants
 from .reference import (
+    EDITIONS,
     LEARNING_RATE,
     PUBLISHED,
     TRAINING_STEPS,
     WEIGHT_NAMES,
     WEIGHTS,
     agrees,
+    edition,
     section,
 )
 
@@ -87,6 +89,8 @@ class Row:
     digits (and with each other), ``"explained"`` when the stated procedure
     misses the published figure but a procedure variant reproduces it
     (``cause`` says which, ``reproduced`` is the variant's value), else ``"NO"``.
+    ``edition`` is ``"both"`` for a figure the two editions print alike (all
+    but the after-training ones), else ``"translation"`` or ``"original"``.
     """
 
     key: str
@@ -99,6 +103,8 @@ class Row:
     status: str = "yes"
     cause: str | None = None
     reproduced: float | None = None
+    edition: str = "both"
+    short_cause: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -117,16 +123,24 @@ class Results:
     explanations: dict[str, Explanation]
     findings: list[variants.Finding] = field(default_factory=list)
     one_update: tuple[float, float] = (math.nan, math.nan)
+    #: After-training figures of each option's setup (:func:`.runs.overview`).
+    overview: dict[str, dict[str, float]] = field(default_factory=dict)
     evaluator: variants.Evaluator | None = field(default=None, repr=False)
 
-    def section(self, name: str) -> list[Row]:
-        return [r for r in self.rows if r.section == name]
+    def section(self, name: str, edition: str = "translation") -> list[Row]:
+        """The rows of one section, as ``edition`` publishes them."""
+        return [r for r in self.rows if r.section == name and r.edition in ("both", edition)]
 
-    def row(self, key: str) -> Row:
+    def row(self, key: str, edition: str = "translation") -> Row:
+        """The row of one figure, as ``edition`` publishes it."""
         for r in self.rows:
-            if r.key == key:
+            if r.key == key and r.edition in ("both", edition):
                 return r
-        raise KeyError(f"no figure named {key!r}")
+        raise KeyError(f"no figure named {key!r} in the {edition} edition")
+
+    def edition_rows(self, edition: str) -> list[Row]:
+        """Every row of one edition: the shared figures and its own after-training ones."""
+        return [r for r in self.rows if r.edition in ("both", edition)]
 
     @property
     def builds_agree(self) -> bool:
@@ -222,21 +236,25 @@ def _single_step_rows() -> list[Row]:
 
 
 def _training_rows(steps: int, progress: Progress | None) -> list[Row]:
+    """The after-training figures, once per edition, from one training run each way."""
     by_autodiff = network.train_values(steps, progress=progress)
     by_hand = variants.train(variants.STATED, steps)
     rows = []
-    for key in variants.training_keys(steps):
-        pub = PUBLISHED.get(key)
-        rows.append(
-            Row(
-                key,
-                "training",
-                pub.label if pub else key.replace("_", " "),
-                pub.text if pub else None,
-                by_hand[key],
-                by_autodiff[key],
+    for name in EDITIONS:
+        published = edition(name)
+        for key in variants.training_keys(steps):
+            pub = published.get(key)
+            rows.append(
+                Row(
+                    key,
+                    "training",
+                    pub.label if pub else key.replace("_", " "),
+                    pub.text if pub else None,
+                    by_hand[key],
+                    by_autodiff[key],
+                    edition=name,
+                )
             )
-        )
     return rows
 
 
@@ -244,23 +262,34 @@ def _settle(
     rows: list[Row],
     sections: tuple[str, ...],
     evaluate: Callable[[variants.Procedure], dict[str, float]],
-) -> variants.Finding | None:
+    steps: int = TRAINING_STEPS,
+) -> list[variants.Finding]:
     """Find a cause for the published figures of ``sections`` that did not reproduce.
 
-    ``evaluate`` must compute every published figure among ``rows``; a found
-    variant is judged on all of them (what it fixes and what it would break).
+    ``rows`` are the figures of one edition.  ``evaluate`` must compute every
+    published figure among them; a found variant is judged on all of them
+    (what it fixes and what it would break).  Figures that cannot come from
+    one forward pass (:func:`.variants.group_by_forward_pass`) are searched
+    for apart.
     """
     missed = [r for r in rows if r.section in sections and r.status == "NO" and r.published]
     if not missed:
-        return None
+        return []
     published = {r.key: r.published for r in rows if r.published is not None}
-    finding = variants.find_cause([r.key for r in missed], published, evaluate)
-    if finding.explained:
-        for r in missed:
-            r.status = "explained"
-            r.cause = finding.statement()
-            r.reproduced = finding.values[r.key]
-    return finding
+    groups, note = variants.group_by_forward_pass([r.key for r in missed], published, steps)
+    findings = []
+    for group in groups:
+        finding = variants.find_cause(group, published, evaluate)
+        finding.note = note
+        findings.append(finding)
+        if finding.explained:
+            for r in missed:
+                if r.key in group:
+                    r.status = "explained"
+                    r.cause = finding.statement()
+                    r.short_cause = finding.short_statement()
+                    r.reproduced = finding.values[r.key]
+    return findings
 
 
 def compute_worked_example(steps: int = TRAINING_STEPS) -> Results:
@@ -279,7 +308,7 @@ def compute_worked_example(steps: int = TRAINING_STEPS) -> Results:
     for r in rows:
         _judge(r)
     evaluator = variants.Evaluator(steps)
-    finding = _settle(rows, ("forward", "output", "hidden"), evaluator)
+    findings = _settle(rows, ("forward", "output", "hidden"), evaluator)
 
     net = network.build_values()
     explanations = {k: explain(net["E_total"], net[k]) for k in ("w5", "w1")}
@@ -292,7 +321,7 @@ def compute_worked_example(steps: int = TRAINING_STEPS) -> Results:
         gradcheck_passed=checked,
         rows=rows,
         explanations=explanations,
-        findings=[finding] if finding else [],
+        findings=findings,
         evaluator=evaluator,
     )
 
@@ -304,9 +333,12 @@ def add_training(res: Results, progress: Progress | None = None) -> Results:
         _judge(r)
     res.rows.extend(rows)
     evaluator = res.evaluator or variants.Evaluator(res.steps)
-    finding = _settle(res.rows, ("training",), evaluator.with_training)
-    if finding:
-        res.findings.append(finding)
+    for name in EDITIONS:
+        found = _settle(res.edition_rows(name), ("training",), evaluator.with_training, res.steps)
+        for f in found:
+            f.edition = name
+        res.findings.extend(found)
+    res.overview = runs.overview(res.steps)
     return res
 
 

@@ -1,5 +1,8 @@
 """The published figures of the 2-2-2 worked example, as data.
 
+The example is Matt Mazur's blog post "A Step by Step Backpropagation Example"
+(2015); :data:`CREDIT` names it wherever the tutorial shows its figures.
+
 The network (inputs, targets, starting weights, biases, learning rate) and every
 figure the example publishes live here, number for number, so the tutorial
 needs nothing outside the package.  A figure is kept as the *text* it was
@@ -16,6 +19,9 @@ says how far a reproduction may be from it (see :func:`agrees`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+#: The worked example's source, named wherever its figures are shown.
+CREDIT = 'Matt Mazur, "A Step by Step Backpropagation Example" (2015)'
 
 #: Inputs of the single training example.
 INPUTS: dict[str, float] = {"i1": 0.05, "i2": 0.10}
@@ -159,8 +165,41 @@ _ALL: list[Figure] = (
     )
 )
 
-#: Every published figure by key, in the order the reference gives them.
+#: Every published figure by key, in the order the reference gives them.  These are
+#: the figures of the translation the project started from (:data:`EDITIONS`).
 PUBLISHED: dict[str, Figure] = {f.key: f for f in _ALL}
+
+#: The two editions of the after-training figures: the translation (the figures of
+#: :data:`PUBLISHED`) and the English original.  Both share every other figure.
+EDITIONS: dict[str, str] = {
+    "translation": "the Chinese translation",
+    "original": "the English original",
+}
+
+#: The after-training figures as the English original prints them.  Two differ from
+#: the translation's: ``E_total_after_10000`` has one more digit, and a different one,
+#: and ``out_o2_after_10000`` one more decimal.
+ORIGINAL: dict[str, Figure] = {
+    f.key: f
+    for f in _figures(
+        "training",
+        [
+            ("E_total_after_1", "0.291027924", "E_total after the first update"),
+            ("E_total_after_10000", "0.0000351085", "E_total after 10,000 updates"),
+            ("out_o1_after_10000", "0.015912196", "out_o1 after 10,000 updates"),
+            ("out_o2_after_10000", "0.984065734", "out_o2 after 10,000 updates"),
+        ],
+    )
+}
+
+
+def edition(name: str) -> dict[str, Figure]:
+    """Every published figure of one edition (``"translation"`` or ``"original"``)."""
+    if name not in EDITIONS:
+        raise ValueError(f"edition: expected one of {sorted(EDITIONS)}, got {name!r}")
+    if name == "translation":
+        return dict(PUBLISHED)
+    return {**{k: f for k, f in PUBLISHED.items() if f.section != "training"}, **ORIGINAL}
 
 
 def section(name: str) -> list[Figure]:

@@ -1,19 +1,29 @@
 """The tutorial's output: tables for people, JSON for programs.
 
-Both are made from one :class:`~.computation.Results`; nothing is computed here.
+Both are made from one :class:`~.computation.Results` (and, for a changed
+setup, one :class:`~.runs.RunResults`); nothing is computed here.  The text
+comes in two lengths: the default, about 80 lines within 100 columns, and
+``verbose``, with every table in full, every computed column and every edge
+of every chain-rule path.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import textwrap
 from collections.abc import Sequence
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from ..explain import Explanation
 from .computation import BUILD_TOL, FD_TOL, SAME_TOL, Results, Row
-from .reference import decimals
+from .reference import CREDIT, EDITIONS, PUBLISHED, agrees, decimals
+from .runs import RunResults
+
+#: The widest line of the default report.
+WIDTH = 100
 
 STATUS_TEXT = {"yes": "yes", "NO": "NO", "explained": "explained"}
 
@@ -37,20 +47,36 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]], indent: str = " 
     return "\n".join([line(header), rule, *(line(r) for r in rows)])
 
 
-def _agrees_cell(row: Row, notes: dict[str, int]) -> str:
-    if row.status == "explained" and row.cause is not None:
-        n = notes.setdefault(row.cause, len(notes) + 1)
+def _agrees_cell(row: Row, notes: dict[str, int], verbose: bool = True) -> str:
+    cause = row.cause if verbose or row.short_cause is None else row.short_cause
+    if row.status == "explained" and cause is not None:
+        n = notes.setdefault(cause, len(notes) + 1)
         return f"explained ({n})"
     return STATUS_TEXT[row.status]
 
 
 def heading(n: int | None, title: str) -> str:
     text = f"{n}. {title}" if n is not None else title
-    return f"\n{text}\n{'=' * len(text)}"
+    return f"\n== {text} =="
 
 
-def builds_text(res: Results) -> str:
+def wrapped(text: str, indent: str = "  ", hang: str = "      ") -> str:
+    """``text`` wrapped to :data:`WIDTH` columns."""
+    return textwrap.fill(
+        text, WIDTH, initial_indent=indent, subsequent_indent=hang, break_on_hyphens=False
+    )
+
+
+def builds_text(res: Results, verbose: bool = True) -> str:
     out = [heading(1, "The network, built three ways")]
+    if not verbose:
+        verdict = "agree" if res.builds_agree else "DISAGREE"
+        out.append(
+            f"  Value, Tensor and nn builds {verdict} to {res.max_build_difference:.1e} "
+            f"(limit {BUILD_TOL:.0e}); gradcheck of E_total(w1..w8) "
+            + ("passed." if res.gradcheck_passed else "FAILED.")
+        )
+        return "\n".join(out)
     described = {
         "Value": "scalar Values w1..w8, b1, b2, i1, i2, every node named",
         "Tensor": "Tensors: W_hidden @ x + b1, W_output @ out_h + b2",
@@ -81,8 +107,20 @@ def builds_text(res: Results) -> str:
 
 
 def figures_text(
-    rows: Sequence[Row], notes: dict[str, int], with_fd: bool = True, training: bool = False
+    rows: Sequence[Row],
+    notes: dict[str, int],
+    with_fd: bool = True,
+    training: bool = False,
+    verbose: bool = True,
 ) -> str:
+    """A table of figures; without ``verbose``, only the published ones, hand and autodiff.
+
+    The short table still has both computed columns; the full one adds the
+    figures the reference leaves out and the finite differences.
+    """
+    if not verbose:
+        rows = [r for r in rows if r.published is not None or r.status != "yes"]
+        with_fd = False
     if training:
         header = ["figure", "published", "computed", "by hand", "agrees", "by the variant found"]
         body = [
@@ -91,11 +129,14 @@ def figures_text(
                 r.published or "-",
                 number(r.autodiff, r.published),
                 number(r.hand, r.published),
-                _agrees_cell(r, notes),
+                _agrees_cell(r, notes, verbose),
                 number(r.reproduced, r.published) if r.reproduced is not None else "",
             ]
             for r in rows
         ]
+        if not verbose:  # the by-hand column equals the computed one to 1e-10 (tested)
+            body = [b[:3] + b[4:] for b in body]
+            header = header[:3] + header[4:]
         return table(header, body)
     header = ["figure", "published", "hand derivation", "autodiff"]
     if with_fd:
@@ -111,7 +152,7 @@ def figures_text(
         ]
         if with_fd:
             cells.append(number(r.finite_differences, r.published))
-        cells.append(_agrees_cell(r, notes))
+        cells.append(_agrees_cell(r, notes, verbose))
         body.append(cells)
         if r.reproduced is not None:
             blank = [""] * (len(cells) - 1)
@@ -122,7 +163,7 @@ def figures_text(
 
 
 def notes_text(notes: dict[str, int]) -> str:
-    return "\n".join(f"  ({n}) {cause}." for cause, n in notes.items())
+    return "\n".join(wrapped(f"({n}) {cause}.", hang="      ") for cause, n in notes.items())
 
 
 def explanation_text(e: Explanation) -> str:
@@ -147,8 +188,21 @@ def _path_through(e: Explanation, output: str) -> int | None:
     return None
 
 
-def chain_rule_text(res: Results) -> str:
+def chain_rule_text(res: Results, verbose: bool = True) -> str:
     """Step 4: the explanation of each gradient, tied to the hand derivation."""
+    if not verbose:
+        out = [
+            heading(4, "The chain rule made visible"),
+            "  Products of the local derivatives along each path, added (--verbose: every edge):",
+        ]
+        for name, e in res.explanations.items():
+            terms = " + ".join(f"{p.product:.12f}" for p in e.paths).replace("+ -", "- ")
+            verdict = "matches" if e.matches else "DOES NOT MATCH"
+            out.append(
+                f"  explain(E_total, {name}): {e.count} path{'s' if e.count != 1 else ''}, "
+                f"{terms} {verdict} autodiff {e.autodiff:.12f}"
+            )
+        return "\n".join(out)
     out = [
         heading(4, "The chain rule made visible"),
         "  Every path from E_total back to a weight multiplies the local derivatives on its",
@@ -175,60 +229,169 @@ def chain_rule_text(res: Results) -> str:
     return "\n".join(out)
 
 
-def worked_text(res: Results, notes: dict[str, int]) -> str:
-    """Steps 1 to 4 as text; ``notes`` collects the numbered discrepancy causes."""
-    out = [
+def title_text(verbose: bool = True) -> str:
+    """The first lines: what the report is, and whose figures it shows."""
+    lines = [
         "The 2-2-2 worked example: hand derivation against autodiff, figure by figure",
-        "(a computed figure agrees with a published one when it rounds to the published digits)",
-        builds_text(res),
+        f"Published figures from {CREDIT}.",
+    ]
+    if verbose:
+        lines.append(
+            "(a computed figure agrees with a published one when it rounds to the published digits)"
+        )
+    return "\n".join(lines)
+
+
+def hand_derivation_text(res: Results, notes: dict[str, int], verbose: bool = False) -> str:
+    """Steps 2 to 4: the hand derivation, figure by figure, and the chain rule's paths.
+
+    This is the one place the report prints the derivation itself; everything
+    it shows comes from ``res`` (forward, output and hidden rows and the
+    explanations), so a derivation produced another way plugs in here.
+    """
+    out = [
         heading(2, "Forward pass"),
-        figures_text(res.section("forward"), notes, with_fd=False),
+        figures_text(res.section("forward"), notes, with_fd=False, verbose=verbose),
         heading(3, "Backward pass"),
         "  Output layer: w5 along E_total <- out_o1 <- net_o1 <- w5, then the new w5+ .. w8+",
-        figures_text(res.section("output"), notes),
-        "",
+        figures_text(res.section("output"), notes, verbose=verbose),
         "  Hidden layer: w1 through out_h1, which reaches E_total by o1 and by o2; then w1+ .. w4+",
-        figures_text(res.section("hidden"), notes),
-        "  agrees: hand derivation and autodiff both round to the published digits and match",
-        f"  each other to {SAME_TOL:.0e}; finite differences (central, as gradcheck computes them)",
-        f"  match autodiff to {FD_TOL:.0e}.  A figure without a published value is checked the",
-        "  same way, without the rounding.",
+        figures_text(res.section("hidden"), notes, verbose=verbose),
     ]
+    if verbose:
+        out += [
+            "  agrees: hand derivation and autodiff both round to the published digits and match",
+            f"  each other to {SAME_TOL:.0e}; finite differences (central, as gradcheck computes "
+            "them)",
+            f"  match autodiff to {FD_TOL:.0e}.  A figure without a published value is checked the",
+            "  same way, without the rounding.",
+        ]
+    else:
+        out += [
+            f"  agrees: both round to the published digits and match to {SAME_TOL:.0e}; finite "
+            f"differences match",
+            f"  autodiff to {FD_TOL:.0e} (--verbose shows them, and the gradients the post does "
+            "not print).",
+        ]
     if notes:
         out.append(notes_text(notes))
-    out.append(chain_rule_text(res))
+    out.append(chain_rule_text(res, verbose))
     return "\n".join(out)
 
 
-def training_intro(res: Results) -> str:
+def worked_text(res: Results, notes: dict[str, int], verbose: bool = True) -> str:
+    """Steps 1 to 4 as text; ``notes`` collects the numbered discrepancy causes."""
+    return "\n".join(
+        [title_text(verbose), builds_text(res, verbose), hand_derivation_text(res, notes, verbose)]
+    )
+
+
+def training_intro(res: Results, verbose: bool = True) -> str:
     """The start of step 5, printed before the training runs."""
     before, after = res.one_update
+    if not verbose:
+        return "\n".join(
+            [
+                heading(5, "Training"),
+                f"  {res.steps:,} updates from the start by autodiff on the Value build (by hand "
+                "agrees to 1e-10):",
+            ]
+        )
     return "\n".join(
         [
             heading(5, "Training"),
-            f"  One update (all eight weights from one forward pass, biases frozen): "
-            f"E_total {before:.9f} -> {after:.9f}",
+            f"  One update (all eight weights from one forward pass, biases frozen):\n"
+            f"    E_total {before:.9f} -> {after:.9f}",
             f"  Then {res.steps:,} updates from the start, by autodiff on the Value build"
             " (and by hand, to compare):",
         ]
     )
 
 
-def training_text(res: Results, notes: dict[str, int]) -> str:
-    """The after-training table and its notes (the rest of step 5)."""
+def training_text(res: Results, notes: dict[str, int], verbose: bool = True) -> str:
+    """The after-training tables, one per edition, their notes, and the variants."""
     before = len(notes)
-    out = [figures_text(res.section("training"), notes, training=True)]
+    out = []
+    if verbose:
+        for name, words in EDITIONS.items():
+            out.append(f"  As {words} of the post prints them:")
+            out.append(figures_text(res.section("training", name), notes, True, True, verbose))
+    else:
+        out.append(_editions_table(res, notes))
     new = {c: n for c, n in notes.items() if n > before}
     if new:
         out.append(notes_text(new))
+    for note, name in dict.fromkeys((f.note, f.edition) for f in res.findings if f.note):
+        out.append(wrapped(f"Why apart: in {EDITIONS.get(name, name)}, {note}."))
+    if res.overview:
+        out.append(variants_overview_text(res))
     return "\n".join(out)
 
 
-def picture_text(picture: dict[str, Any]) -> str:
-    """Step 6: where the picture went."""
+def _editions_table(res: Results, notes: dict[str, int]) -> str:
+    """One table: the translation's figures, the original's beneath where it prints otherwise."""
+    (first, *others) = EDITIONS
+    body = []
+    for r in res.section("training", first):
+        for other in [r] + [
+            o
+            for name in others
+            for o in res.section("training", name)
+            if o.key == r.key and o.published != r.published
+        ]:
+            body.append(
+                [
+                    r.key if other is r else f"  {EDITIONS[other.edition]}",
+                    other.published or "-",
+                    number(other.autodiff, other.published),
+                    _agrees_cell(other, notes, verbose=False),
+                    number(other.reproduced, other.published) if other.reproduced else "",
+                ]
+            )
+    header = ["figure", "published", "computed", "agrees", "by the variant found"]
     return "\n".join(
-        [heading(6, "The graph of E_total")] + [f"  {line}" for line in picture["messages"]]
+        [
+            f"  As {EDITIONS[first]} prints them; beneath, "
+            f"{' and '.join(EDITIONS[n] for n in others)}'s figure where it differs:",
+            table(header, body),
+        ]
     )
+
+
+def variants_overview_text(res: Results) -> str:
+    """The after-training figures of each option's setup, one line each."""
+    e_key, o1_key, o2_key = (f"{k}_after_{res.steps}" for k in ("E_total", "out_o1", "out_o2"))
+    rows = [
+        [
+            option,
+            f"{fig['E_total_after_1']:.9f}",
+            f"{fig[e_key]:.10f}",
+            f"{fig[o1_key]:.9f}",
+            f"{fig[o2_key]:.9f}",
+        ]
+        for option, fig in res.overview.items()
+    ]
+    return "\n".join(
+        [
+            f"  Variants (delta rule; each option prints its own figures in full, {res.steps:,} "
+            "updates):",
+            table(["option", "E after 1", f"E after {res.steps:,}", "out_o1", "out_o2"], rows),
+        ]
+    )
+
+
+def picture_text(picture: dict[str, Any], verbose: bool = True) -> str:
+    """Step 6: where the picture went."""
+    if verbose or not picture["files"]:
+        lines = picture["messages"]
+    else:
+        first, *more = picture["files"]
+        lines = [
+            "E_total's graph, the paths to w5 and w1 in bold (--full-picture: on one row):",
+            "  " + ", ".join([first, *(Path(f).name for f in more)]),
+            *(m for m in picture["messages"] if m.startswith("no ")),
+        ]
+    return "\n".join([heading(6, "The graph of E_total")] + [f"  {line}" for line in lines])
 
 
 def verdict_text(res: Results) -> str:
@@ -236,22 +399,104 @@ def verdict_text(res: Results) -> str:
     return "\n".join(
         [
             heading(None, "Verdict"),
-            f"  {len(res.rows)} figures: {counts['yes']} agree; {counts['explained']} differ "
-            "from the published digits for a cause found by computation (notes above);",
-            f"  {counts['NO']} unexplained.  The findings are written up in docs/derivation.md.",
+            f"  {len(res.rows)} figures of both editions: {counts['yes']} agree; "
+            f"{counts['explained']} differ from the published digits for a cause",
+            f"  found by computation (notes above); {counts['NO']} unexplained.  "
+            "Written up in docs/derivation.md.",
             "  All good." if res.ok else "  SOMETHING DOES NOT AGREE (see the rows marked NO).",
         ]
     )
 
 
-def text_report(res: Results, picture: dict[str, Any] | None = None) -> str:
-    """The whole tutorial as readable text (steps 1 to 6)."""
+def text_report(res: Results, picture: dict[str, Any] | None = None, verbose: bool = False) -> str:
+    """The whole tutorial as readable text (steps 1 to 6); ``verbose`` for every table."""
     notes: dict[str, int] = {}
-    parts = [worked_text(res, notes), training_intro(res), training_text(res, notes)]
+    parts = [
+        worked_text(res, notes, verbose),
+        training_intro(res, verbose),
+        training_text(res, notes, verbose),
+    ]
     if picture is not None:
-        parts.append(picture_text(picture))
+        parts.append(picture_text(picture, verbose))
     parts.append(verdict_text(res))
     return "\n".join(parts)
+
+
+def run_text(run: RunResults, verbose: bool = False) -> str:
+    """A changed setup's own figures: the first update three ways, then training."""
+    s = run.setup
+    names = [r.name for r in run.rows]
+    rows = run.rows
+    shown = rows
+    if not verbose and len(rows) > 20:
+        shown = rows[:8] + rows[-10:]
+    out = [
+        f"The worked example of {CREDIT},",
+        f"changed: {s.describe()}.",
+        f"  {s.hidden} hidden neuron{'s' if s.hidden != 1 else ''}, weights {names[0]}.."
+        f"{names[-3]}; biases b1, b2 " + ("updated." if s.update_biases else "left alone."),
+        f"  update order: {s.order}"
+        + (
+            " (output weights updated in place before the hidden layer's backward pass)"
+            if s.order == "published"
+            else " (every gradient from the same forward pass, as the post describes)"
+        ),
+        heading(1, "The first update, three ways"),
+        f"  E_total at the start: {run.e_total_start:.12f}",
+        table(
+            ["", "start", "dE/d autodiff", "delta rule", "finite diff.", "new", "agrees"],
+            [
+                [
+                    r.name,
+                    f"{r.start:.6f}",
+                    f"{r.autodiff:.12f}",
+                    f"{r.by_hand:.12f}",
+                    "-" if r.finite_differences is None else f"{r.finite_differences:.12f}",
+                    f"{r.new:.9f}",
+                    "yes" if r.ok else "NO",
+                ]
+                for r in shown
+            ],
+        ),
+    ]
+    if len(shown) < len(rows):
+        out.append(f"  ({len(rows) - len(shown)} more rows; --verbose lists them all)")
+    if s.order == "published":
+        out.append(
+            wrapped(
+                "The hidden layer's numbers (and b1's) come from a backward pass that reads the "
+                "new output weights, so they are no gradient of E_total at any point: they are "
+                "checked against the delta rule, not finite differences (-)."
+            )
+        )
+    t_ad, t_hand = run.training["autodiff"], run.training["by_hand"]
+    # The post's figures are for 2 hidden neurons and frozen biases; only a setup with
+    # those (whatever its order) can be compared with them.
+    comparable = s.hidden == 2 and not s.update_biases
+    rows_t = []
+    for k in t_ad:
+        pub = PUBLISHED.get(k)
+        cells = [k, f"{t_ad[k]:.12f}", f"{t_hand[k]:.12f}", pub.text if pub else "-"]
+        if comparable and pub is not None:
+            cells.append("yes" if agrees(t_ad[k], pub.text) else "no")
+        else:
+            cells.append("-")
+        rows_t.append(cells)
+    out += [
+        heading(2, f"Training, {run.steps:,} updates"),
+        table(["figure", "autodiff", "delta rule", "the post (translation)", "matches"], rows_t),
+        "  matches: autodiff rounds to the post's digits"
+        + (
+            "; the post's setup is this one, up to the update order."
+            if comparable
+            else "; '-': the post publishes no figure for this setup."
+        ),
+        heading(None, "Verdict"),
+        f"  autodiff, the delta rule and finite differences agree on {len(rows)} numbers "
+        f"and on training: {'yes' if run.ok else 'NO'}.",
+        "  All good." if run.ok else "  SOMETHING DOES NOT AGREE (see the rows marked NO).",
+    ]
+    return "\n".join(out)
 
 
 def _finite_or_none(x: float | None) -> float | None:
@@ -284,24 +529,27 @@ def explanation_data(e: Explanation) -> dict[str, Any]:
     }
 
 
+def _row_data(r: Row) -> dict[str, Any]:
+    entry: dict[str, Any] = {"section": r.section}
+    if r.published is not None:
+        entry["published"] = float(r.published)
+        entry["published_text"] = r.published
+    entry["hand"] = _finite_or_none(r.hand)
+    entry["autodiff"] = _finite_or_none(r.autodiff)
+    if r.finite_differences is not None:
+        entry["finite_differences"] = r.finite_differences
+    entry["agrees"] = r.status == "yes"
+    if r.status == "explained":
+        entry["explained"] = r.cause
+        entry["reproduced"] = r.reproduced
+    return entry
+
+
 def json_data(res: Results, picture: dict[str, Any] | None = None) -> dict[str, Any]:
     """Everything of steps 1 to 6 as JSON-ready data (figures keyed as in the reference)."""
-    figures: dict[str, Any] = {}
-    for r in res.rows:
-        entry: dict[str, Any] = {"section": r.section}
-        if r.published is not None:
-            entry["published"] = float(r.published)
-            entry["published_text"] = r.published
-        entry["hand"] = _finite_or_none(r.hand)
-        entry["autodiff"] = _finite_or_none(r.autodiff)
-        if r.finite_differences is not None:
-            entry["finite_differences"] = r.finite_differences
-        entry["agrees"] = r.status == "yes"
-        if r.status == "explained":
-            entry["explained"] = r.cause
-            entry["reproduced"] = r.reproduced
-        figures[r.key] = entry
+    figures = {r.key: _row_data(r) for r in res.edition_rows("translation")}
     data: dict[str, Any] = {
+        "credit": CREDIT,
         "builds": {
             **res.builds,
             "max_difference": res.max_build_difference,
@@ -309,6 +557,13 @@ def json_data(res: Results, picture: dict[str, Any] | None = None) -> dict[str, 
         },
         "gradcheck": res.gradcheck_passed,
         "figures": figures,
+        "editions": {
+            name: {
+                "source": words,
+                "figures": {r.key: _row_data(r) for r in res.rows if r.edition == name},
+            }
+            for name, words in EDITIONS.items()
+        },
         "chain_rule": {k: explanation_data(e) for k, e in res.explanations.items()},
         "findings": [
             {
@@ -319,9 +574,12 @@ def json_data(res: Results, picture: dict[str, Any] | None = None) -> dict[str, 
                 else {"changes": f.procedure.changes(), "settings": asdict(f.procedure)},
                 "disturbs": f.disturbs,
                 "variants_tried": f.tried,
+                "edition": f.edition,
+                "note": f.note,
             }
             for f in res.findings
         ],
+        "variants": res.overview,
         "steps": res.steps,
         "ok": res.ok,
     }
@@ -332,3 +590,8 @@ def json_data(res: Results, picture: dict[str, Any] | None = None) -> dict[str, 
 
 def json_report(res: Results, picture: dict[str, Any] | None = None) -> str:
     return json.dumps(json_data(res, picture), indent=2)
+
+
+def run_json(run: RunResults) -> str:
+    """A changed setup's figures as JSON (``"variant"``), credited like the example's."""
+    return json.dumps({"credit": CREDIT, "variant": run.data(), "ok": run.ok}, indent=2)

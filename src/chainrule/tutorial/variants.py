@@ -42,6 +42,7 @@ from .reference import (
     TRAINING_STEPS,
     WEIGHTS,
     agrees,
+    tolerance,
 )
 
 Number = Any
@@ -313,6 +314,9 @@ class Finding:
         alternatives: other variants that also reproduce ``figures`` (each
             disturbing at least as many other figures).
         tried: how many variants were computed.
+        note: a computed fact that decided how the figures were grouped (see
+            :func:`group_by_forward_pass`), or None.
+        edition: which edition's figures these are (``"both"`` if shared).
     """
 
     figures: list[str]
@@ -321,6 +325,8 @@ class Finding:
     disturbs: list[str] = field(default_factory=list)
     alternatives: list[Procedure] = field(default_factory=list)
     tried: int = 0
+    note: str | None = None
+    edition: str = "both"
 
     @property
     def explained(self) -> bool:
@@ -340,12 +346,68 @@ class Finding:
             f"{figs}: reproduced to every published digit, of {self.tried} procedure variants "
             f"tried, {which} with {self.procedure.describe()}"
         )
+        if self.alternatives:
+            others = "; ".join(p.describe() for p in self.alternatives)
+            line += f" (also reproduced by: {others})"
         if self.disturbs:
             line += (
                 f"; that change would also move {', '.join(self.disturbs)}, which the "
                 "reference gives as the stated procedure does"
             )
         return line
+
+    def short_statement(self) -> str:
+        """The cause in a few words, without the lists :meth:`statement` gives."""
+        if self.procedure is None:
+            return f"none of the {self.tried} procedure variants tried reproduces it"
+        which = "only" if not self.alternatives else "first"
+        line = f"the {which} one of {self.tried} variants tried that reproduces it: "
+        line += self.procedure.describe()
+        if self.alternatives:
+            line += " (also: " + "; ".join(p.describe() for p in self.alternatives) + ")"
+        return line
+
+
+def error_of(out_o1: float, out_o2: float) -> float:
+    """``E_total`` of two outputs against the reference's targets."""
+    return 0.5 * (TARGETS["o1"] - out_o1) ** 2 + 0.5 * (TARGETS["o2"] - out_o2) ** 2
+
+
+def group_by_forward_pass(
+    affected: Sequence[str], published: Mapping[str, str], steps: int = TRAINING_STEPS
+) -> tuple[list[list[str]], str | None]:
+    """Split the after-training figures that cannot come from one forward pass.
+
+    ``E_total`` is a function of the two outputs, so a published ``E_total``
+    and published outputs read from the same forward pass must satisfy
+    ``E_total = 1/2 (t1 - out_o1)^2 + 1/2 (t2 - out_o2)^2`` within their
+    rounding.  Every procedure variant reads all three from one pass, so when
+    the published figures break that identity no variant can reproduce them
+    together: the error is then searched for apart from the outputs.
+
+    Returns the groups and, when it split them, the computed reason.
+    """
+    e_key, o1_key, o2_key = (
+        f"E_total_after_{steps}",
+        f"out_o1_after_{steps}",
+        f"out_o2_after_{steps}",
+    )
+    if not {e_key, o1_key, o2_key} <= set(published) or e_key not in affected:
+        return [list(affected)], None
+    o1, o2 = float(published[o1_key]), float(published[o2_key])
+    implied = error_of(o1, o2)
+    # How far the rounding of the two outputs can move the implied error.
+    spread = abs(o1 - TARGETS["o1"]) * tolerance(published[o1_key]) + abs(
+        TARGETS["o2"] - o2
+    ) * tolerance(published[o2_key])
+    if abs(implied - float(published[e_key])) <= tolerance(published[e_key]) + spread:
+        return [list(affected)], None
+    rest = [k for k in affected if k != e_key]
+    note = (
+        f"{e_key} = {published[e_key]} is not the error of the published outputs, "
+        f"{implied:.10f} (+-{spread:.0e}): it comes from another forward pass"
+    )
+    return [g for g in (rest, [e_key]) if g], note
 
 
 def _combinations(candidates: Sequence[Procedure], size: int) -> list[Procedure]:
