@@ -1292,7 +1292,7 @@ class Tensor(Node):
 
     # (Last in the class: from here on the name float means this method, not the type.)
     def float(self) -> Tensor:
-        """This tensor as float32, as PyTorch's ``float()``; ``float(t)`` still gives a number."""
+        """This tensor as float32, as PyTorch's ``float()`` (``float(t)`` is not this method)."""
         return self.astype(np.float32)
 
 
