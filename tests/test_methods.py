@@ -512,9 +512,17 @@ def test_norm_of_zero_has_gradient_zero_as_in_pytorch() -> None:
     z = cr.Tensor(np.zeros((2, 3)), requires_grad=True)
     z.norm().backward()
     assert np.array_equal(z.grad, np.zeros((2, 3)))
+    for p in (1, 3, 1.5, np.inf):
+        z.grad = None
+        z.norm(p).backward()
+        assert np.array_equal(z.grad, np.zeros((2, 3))), p
     z.grad = None
-    z.norm(1).backward()
+    z.norm(3, dim=1).sum().backward()
     assert np.array_equal(z.grad, np.zeros((2, 3)))
+    u = cr.Tensor([[0.0, 0.0], [1.0, -2.0]], requires_grad=True)
+    u.norm(3, dim=1).sum().backward()
+    assert np.array_equal(u.grad[0], [0.0, 0.0])
+    assert np.allclose(u.grad[1], np.array([1.0, -4.0]) / 9.0 ** (2 / 3), rtol=1e-13)
     # One zero row among nonzero ones: 0 for that row, x/||x|| for the others.
     w = cr.Tensor([[0.0, 0.0], [3.0, 4.0]], requires_grad=True)
     w.norm(dim=1).sum().backward()

@@ -887,7 +887,8 @@ class Tensor(Node):
         ``p`` is 2 (or ``'fro'``, the default: the same numbers), 1, ``inf``,
         ``-inf`` or another nonzero number: (sum |x|^p)^(1/p).  For p = 2,
         d||x||/dx = x/||x||, and 0 at x = 0, as in PyTorch; p = 1 and inf are
-        ``abs().sum()`` and ``abs().max()``.
+        ``abs().sum()`` and ``abs().max()``.  (For 0 < p < 1 the gradient at
+        an element equal to 0 is nan, where PyTorch gives 0.)
 
         >>> from chainrule import Tensor
         >>> Tensor([[3.0, 4.0], [1.0, -1.0]]).norm(dim=1, p=1)
@@ -917,7 +918,13 @@ class Tensor(Node):
                 f"norm: p={p} is not supported (p=0 counts the nonzero elements: use "
                 "(x != 0).sum() for that)"
             )
-        return (self.abs() ** p).sum(ax, keep) ** (1.0 / p)
+        total = (self.abs() ** p).sum(ax, keep)
+        zero = total.data == 0
+        if not zero.any():
+            return total ** (1.0 / p)
+        # An all-zero slice has norm 0 and, as PyTorch takes it, gradient 0: the root's
+        # slope there (infinite) is kept out of the graph rather than multiplied by 0.
+        return where(zero, 0.0, where(zero, 1.0, total) ** (1.0 / p))
 
     def argmax(
         self,
