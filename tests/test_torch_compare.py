@@ -257,3 +257,11 @@ def test_shape_queries_and_indices_match_pytorch():
             ours = getattr(x, name)(dim=d, keepdim=True)
             theirs = getattr(tx, name)(dim=d, keepdim=True)
             assert np.array_equal(ours.data, theirs.numpy()) and ours.dtype == np.int64
+
+
+def test_to_takes_pytorch_dtypes_and_the_cpu_device():
+    x = cr.Tensor(X, requires_grad=True)
+    assert x.to(torch.float32).dtype == np.float32 and x.to(torch.float).dtype == np.float32
+    assert x.to(torch.double).dtype == np.float64 and x.to(torch.device("cpu")) is x
+    with pytest.raises(ValueError, match="to: chainrule computes with numpy on the CPU"):
+        x.to(torch.device("meta"))

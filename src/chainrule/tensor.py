@@ -1283,7 +1283,7 @@ class Tensor(Node):
         targets = [*args] + ([] if dtype is None else [dtype])
         out = self
         for a in targets if device is None else [*targets, device]:
-            if a is device or (isinstance(a, str) and a.split(":")[0] in _DEVICES):
+            if a is device or str(a).split(":")[0] in _DEVICES:
                 if str(a).split(":")[0] != "cpu":
                     raise ValueError(
                         f"to: chainrule computes with numpy on the CPU; device {str(a)!r} "
