@@ -357,6 +357,13 @@ ELEMENTWISE: dict[str, tuple[Any, list[tuple[float, ...]]]] = {
     "where": (lambda a, b, cond: cr.where(cond, a, b), [(0.7, -1.3, True), (0.7, -1.3, False)]),
     "astype": (lambda a: a.astype(np.float32), [(0.75,), (-1.25,)]),
     "erf": (lambda a: a.erf(), [(0.7,), (-1.3,)]),
+    "sin": (lambda a: a.sin(), [(0.7,), (-1.3,)]),
+    "cos": (lambda a: a.cos(), [(0.7,), (-1.3,)]),
+    "exp2": (lambda a: a.exp2(), [(0.7,), (-1.3,)]),
+    "log2": (lambda a: a.log2(), [(0.7,), (2.5,)]),
+    "log1p": (lambda a: a.log1p(), [(0.7,), (-0.5,)]),
+    "expm1": (lambda a: a.expm1(), [(0.7,), (-1.3,)]),
+    "clone": (lambda a: a.clone(), [(0.7,), (-1.3,)]),
 }
 
 
@@ -405,6 +412,8 @@ def test_every_elementwise_formula_equals_the_slope_of_its_op(name: str) -> None
                 "sign": lambda v: float(np.sign(v)),
                 "sigmoid": _sigmoid,
                 "pi": math.pi,
+                "sin": math.sin,
+                "cos": math.cos,
                 "lo": CLIP_BOUNDS[0],
                 "hi": CLIP_BOUNDS[1],
                 "cond": extra[0] if extra else None,

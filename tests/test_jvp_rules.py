@@ -110,6 +110,16 @@ FORWARD: dict[str, Callable[[list[Any], Any, np.ndarray], Any]] = {
     "log_softmax": lambda xs, ctx, out: _log_softmax(xs[0], ctx),
     "cross_entropy": lambda xs, ctx, out: _cross_entropy(xs[0], ctx),
     "erf": lambda xs, ctx, out: np.vectorize(math.erf)(xs[0]),
+    "sin": lambda xs, ctx, out: np.sin(xs[0]),
+    "cos": lambda xs, ctx, out: np.cos(xs[0]),
+    "exp2": lambda xs, ctx, out: 2.0 ** xs[0],
+    "log2": lambda xs, ctx, out: np.log(xs[0]) / np.log(2.0),
+    "log1p": lambda xs, ctx, out: np.log1p(xs[0]),
+    "expm1": lambda xs, ctx, out: np.expm1(xs[0]),
+    "clone": lambda xs, ctx, out: np.array(xs[0]),
+    "cumsum": lambda xs, ctx, out: np.cumsum(xs[0], axis=ctx),
+    "prod": lambda xs, ctx, out: xs[0].prod(axis=ctx[0], keepdims=ctx[1]),
+    "norm": lambda xs, ctx, out: np.sqrt((xs[0] ** 2).sum(axis=ctx[0], keepdims=ctx[1])),
 }
 
 

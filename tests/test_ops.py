@@ -622,7 +622,8 @@ def test_transpose(make, shape, axes):
     ref = np.transpose(x.data, axes or None)
     np.testing.assert_array_equal(x.transpose(*axes).data, ref)
     np.testing.assert_array_equal(x.transpose(axes).data, ref)
-    np.testing.assert_array_equal(x.permute(*axes).data, ref)
+    if len(axes) == x.ndim:  # permute names every axis, as PyTorch's (it has no default)
+        np.testing.assert_array_equal(x.permute(*axes).data, ref)
     weights = np.arange(1.0, ref.size + 1).reshape(ref.shape)
     assert gradcheck(lambda x: x.transpose(*axes) * weights, [x])
 

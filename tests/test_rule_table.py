@@ -246,7 +246,7 @@ def _even(rng, shape):
 def _maximum(rng):
     cases = binary(cr.maximum, rng, _odd, _even)[: len(PAIRS)] + [
         Case("tensor with number", lambda a: cr.maximum(a, 0.0), (_odd(rng, (2, 3)),)),
-        Case("number with tensor", lambda b: cr.maximum(0.5, b), (_even(rng, (2, 3)),)),
+        Case("number with tensor", lambda b: cr.maximum(0.25, b), (_even(rng, (2, 3)),)),
     ]
     return [*cases, squared(cases[1]), squared(cases[2])]
 
@@ -255,7 +255,7 @@ def _maximum(rng):
 def _minimum(rng):
     cases = binary(cr.minimum, rng, _odd, _even)[: len(PAIRS)] + [
         Case("tensor with number", lambda a: cr.minimum(a, 0.0), (_odd(rng, (2, 3)),)),
-        Case("number with tensor", lambda b: cr.minimum(0.5, b), (_even(rng, (2, 3)),)),
+        Case("number with tensor", lambda b: cr.minimum(0.25, b), (_even(rng, (2, 3)),)),
     ]
     return [*cases, squared(cases[1]), squared(cases[2])]
 
@@ -479,6 +479,102 @@ def _cross_entropy(rng):
             lambda x: F.cross_entropy(x, np.array([[0, 2], [1, 1]]), reduction="none"),
             (normal(rng, (2, 3, 2)),),
         ),
+    ]
+
+
+# -- the registry: functions and reductions named as PyTorch names them ---------
+
+
+def _above_minus_one(rng, shape):
+    """Values in (-0.6, 2): log1p's domain, with some near 0 where it differs from log(1+x)."""
+    return t(rng.uniform(-0.6, 2.0, shape))
+
+
+@rule("sin", smooth=True)
+def _sin(rng):
+    return unary(lambda a: a.sin(), rng) + [
+        Case("function form, scaled", lambda a: cr.sin(a * 3.0), (normal(rng, (2, 2)),))
+    ]
+
+
+@rule("cos", smooth=True)
+def _cos(rng):
+    return unary(lambda a: a.cos(), rng) + [
+        Case("function form, scaled", lambda a: cr.cos(a * 3.0), (normal(rng, (2, 2)),))
+    ]
+
+
+@rule("exp2", smooth=True)
+def _exp2(rng):
+    return unary(lambda a: a.exp2(), rng)
+
+
+@rule("log2", smooth=True)
+def _log2(rng):
+    return unary(lambda a: a.log2(), rng, positive)
+
+
+@rule("log1p", smooth=True)
+def _log1p(rng):
+    return unary(lambda a: a.log1p(), rng, _above_minus_one) + [
+        Case("tiny x", lambda a: (a * 1e-3).log1p(), (normal(rng, (3,)),))
+    ]
+
+
+@rule("expm1", smooth=True)
+def _expm1(rng):
+    return unary(lambda a: a.expm1(), rng) + [
+        Case("tiny x", lambda a: (a * 1e-3).expm1(), (normal(rng, (3,)),))
+    ]
+
+
+@rule("clone", smooth=True)
+def _clone(rng):
+    return [
+        Case("(2, 3), times x", lambda a: a.clone() * a, (normal(rng, (2, 3)),)),
+        Case("0-d", lambda a: a.clone(), (normal(rng, ()),)),
+        Case("non-contiguous, made contiguous", lambda a: a.T.contiguous(), (normal(rng, (2, 3)),)),
+    ]
+
+
+@rule("cumsum", smooth=True)
+def _cumsum(rng):
+    return [
+        Case("(4,)", lambda a: a.cumsum(0) ** 2.0, (normal(rng, (4,)),)),
+        Case("(2, 3) dim 1", lambda a: a.cumsum(dim=1), (normal(rng, (2, 3)),)),
+        Case("(2, 3, 2) axis 0", lambda a: a.cumsum(axis=0) * a, (normal(rng, (2, 3, 2)),)),
+        Case("(2, 3) dim -1", lambda a: cr.cumsum(a, -1) ** 2.0, (normal(rng, (2, 3)),)),
+    ]
+
+
+@rule("prod", smooth=True)
+def _prod(rng):
+    # A product is a polynomial: smooth everywhere, zeros included, which its
+    # rule must get right without dividing by them.
+    return [
+        Case("all", lambda a: a.prod(), (normal(rng, (2, 3)),)),
+        Case("dim 1", lambda a: a.prod(dim=1), (normal(rng, (2, 3, 2)),)),
+        Case(
+            "axes (0, 2), kept",
+            lambda a: a.prod(axis=(0, 2), keepdims=True),
+            (normal(rng, (2, 3, 2)),),
+        ),
+        Case("one zero", lambda a: a.prod(), (t([1.5, 0.0, -2.0, 0.7]),)),
+        Case("two zeros", lambda a: a.prod(), (t([1.5, 0.0, -2.0, 0.0]),)),
+        Case(
+            "zeros in some rows", lambda a: a.prod(dim=-1), (t([[0.0, 2.0, 3.0], [0.0, 0.0, 1.5]]),)
+        ),
+        Case("0-d", lambda a: a.prod() * a, (normal(rng, ()),)),
+    ]
+
+
+@rule("norm", smooth=True)
+def _norm(rng):
+    return [
+        Case("all", lambda a: a.norm(), (normal(rng, (2, 3)),)),
+        Case("dim 1", lambda a: a.norm(dim=1), (normal(rng, (2, 3, 2)),)),
+        Case("axes (0, 2), kept", lambda a: a.norm(2, (0, 2), True), (normal(rng, (2, 3, 2)),)),
+        Case("std", lambda a: a.std(dim=0), (normal(rng, (4, 3)),)),
     ]
 
 

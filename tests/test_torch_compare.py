@@ -236,3 +236,125 @@ def test_flatten_matches_pytorch():
         ours, theirs = nn.Flatten(*dims), torch.nn.Flatten(*dims)
         assert repr(ours) == repr(theirs)
         _check(ours, theirs, x)
+# -- Tensor methods in PyTorch's names: forward and gradient ---------------------
+
+X = RNG.normal(size=(3, 4))
+X3 = RNG.normal(size=(2, 3, 4))
+POSITIVE = RNG.uniform(0.2, 2.0, size=(3, 4))
+ZEROS = np.array([[1.5, 0.0, -2.0, 0.5], [0.0, 3.0, 0.0, 1.0], [0.0, 0.0, 0.0, 0.0]])
+#: ties at the clamp bounds -0.5 and 0.5, where the gradient convention matters
+AT_BOUNDS = np.array([[-1.0, -0.5, 0.0, 0.5], [1.0, 0.5, -0.5, 0.25], [-0.75, 2.0, 0.5, -0.5]])
+
+METHODS = [
+    ("view", lambda x: x.view(2, -1), lambda x: x.view(2, -1), X),
+    ("reshape", lambda x: x.reshape((4, 3)), lambda x: x.reshape((4, 3)), X),
+    ("unsqueeze", lambda x: x.unsqueeze(1), lambda x: x.unsqueeze(1), X),
+    ("squeeze", lambda x: x.view(3, 1, 4).squeeze(), lambda x: x.view(3, 1, 4).squeeze(), X),
+    ("squeeze dim", lambda x: x.view(1, 3, 4).squeeze(0), lambda x: x.view(1, 3, 4).squeeze(0), X),
+    ("flatten", lambda x: x.flatten(1), lambda x: x.flatten(1), X3),
+    ("permute", lambda x: x.permute(2, 0, 1), lambda x: x.permute(2, 0, 1), X3),
+    ("t", lambda x: x.t(), lambda x: x.t(), X),
+    (
+        "expand",
+        lambda x: x.view(3, 1, 4).expand(-1, 2, -1),
+        lambda x: x.view(3, 1, 4).expand(-1, 2, -1),
+        X,
+    ),
+    ("expand leading", lambda x: x.expand(2, 3, 4), lambda x: x.expand(2, 3, 4), X),
+    ("repeat", lambda x: x.repeat(2, 1, 3), lambda x: x.repeat(2, 1, 3), X),
+    ("clone", lambda x: x.clone() * x, lambda x: x.clone() * x, X),
+    ("contiguous", lambda x: x.t().contiguous().view(-1), lambda x: x.t().contiguous().view(-1), X),
+    ("pow", lambda x: x.pow(3.0), lambda x: x.pow(3.0), X),
+    ("pow tensor", lambda x: x.pow(x), lambda x: x.pow(x), POSITIVE),
+    ("clamp", lambda x: x.clamp(-0.5, 0.5), lambda x: x.clamp(-0.5, 0.5), AT_BOUNDS),
+    ("clamp_min", lambda x: x.clamp_min(-0.5), lambda x: x.clamp_min(-0.5), AT_BOUNDS),
+    ("clamp_max", lambda x: x.clamp_max(0.5), lambda x: x.clamp_max(0.5), AT_BOUNDS),
+    ("clamp min > max", lambda x: x.clamp(0.5, -0.5), lambda x: x.clamp(0.5, -0.5), AT_BOUNDS),
+    ("matmul", lambda x: x.matmul(x.t()), lambda x: x.matmul(x.t()), X),
+    ("float", lambda x: x.float().double() * x, lambda x: x.float().double() * x, X),
+    ("var", lambda x: x.var(), lambda x: x.var(), X),
+    ("var dim", lambda x: x.var(dim=1, keepdim=True), lambda x: x.var(dim=1, keepdim=True), X),
+    ("var unbiased", lambda x: x.var(0, unbiased=False), lambda x: x.var(0, unbiased=False), X),
+    (
+        "var correction",
+        lambda x: x.var((0, 2), correction=2),
+        lambda x: x.var((0, 2), correction=2),
+        X3,
+    ),
+    ("std", lambda x: x.std(), lambda x: x.std(), X),
+    ("std dim", lambda x: x.std(dim=0), lambda x: x.std(dim=0), X),
+    ("std correction 0", lambda x: x.std(1, correction=0), lambda x: x.std(1, correction=0), X3),
+    (
+        "std constant rows",
+        lambda x: (x * 0.0 + 1.0).std(1) + x.std(1),
+        lambda x: (x * 0.0 + 1.0).std(1) + x.std(1),
+        X,
+    ),
+    ("norm", lambda x: x.norm(), lambda x: x.norm(), X),
+    ("norm dim", lambda x: x.norm(dim=1), lambda x: x.norm(dim=1), X),
+    ("norm fro", lambda x: x.norm("fro", dim=(0, 1)), lambda x: x.norm("fro", dim=(0, 1)), X3),
+    (
+        "norm p=1",
+        lambda x: x.norm(1, dim=0, keepdim=True),
+        lambda x: x.norm(1, dim=0, keepdim=True),
+        X,
+    ),
+    ("norm p=3", lambda x: x.norm(3, dim=1), lambda x: x.norm(3, dim=1), X),
+    ("norm p=inf", lambda x: x.norm(float("inf"), dim=1), lambda x: x.norm(float("inf"), dim=1), X),
+    ("norm zero rows", lambda x: x.norm(dim=1), lambda x: x.norm(dim=1), ZEROS),
+    ("norm p=3 zero rows", lambda x: x.norm(3, dim=1), lambda x: x.norm(3, dim=1), ZEROS),
+    ("prod", lambda x: x.prod(), lambda x: x.prod(), X),
+    ("prod dim", lambda x: x.prod(1), lambda x: x.prod(1), X),
+    (
+        "prod zeros",
+        lambda x: x.prod(dim=1, keepdim=True),
+        lambda x: x.prod(dim=1, keepdim=True),
+        ZEROS,
+    ),
+    ("cumsum", lambda x: x.cumsum(1), lambda x: x.cumsum(1), X),
+    ("cumsum dim 0", lambda x: x.cumsum(dim=0), lambda x: x.cumsum(dim=0), X3),
+    ("exp2", lambda x: x.exp2(), lambda x: x.exp2(), X),
+    ("log2", lambda x: x.log2(), lambda x: x.log2(), POSITIVE),
+    ("log1p", lambda x: x.log1p(), lambda x: x.log1p(), POSITIVE),
+    ("expm1", lambda x: x.expm1(), lambda x: x.expm1(), X),
+    ("sin", lambda x: x.sin(), lambda x: x.sin(), X),
+    ("cos", lambda x: x.cos(), lambda x: x.cos(), X),
+    ("square", lambda x: x.square(), lambda x: x.square(), X),
+    ("rsqrt", lambda x: x.rsqrt(), lambda x: x.rsqrt(), POSITIVE),
+    ("softplus", lambda x: x.softplus(), TF.softplus, X * 3.0),
+    (
+        "function forms",
+        lambda x: cr.sin(x) * cr.clamp(x, min=0.0),
+        lambda x: torch.sin(x) * torch.clamp(x, min=0.0),
+        X,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs", "data"), [m[1:] for m in METHODS], ids=[m[0] for m in METHODS]
+)
+def test_tensor_methods_match_pytorch(ours, theirs, data):
+    _check(ours, theirs, data)
+
+
+def test_shape_queries_and_indices_match_pytorch():
+    x = cr.Tensor(X3)
+    tx = torch.tensor(X3)
+    assert x.size() == tuple(tx.size()) and x.size(-2) == tx.size(-2)
+    assert x.numel() == tx.numel() and x.dim() == tx.dim()
+    for name in ("argmax", "argmin"):
+        assert getattr(x, name)().item() == getattr(tx, name)().item()
+        assert getattr(x, name)(keepdim=True).shape == tuple(getattr(tx, name)(keepdim=True).shape)
+        for d in (0, 1, -1):
+            ours = getattr(x, name)(dim=d, keepdim=True)
+            theirs = getattr(tx, name)(dim=d, keepdim=True)
+            assert np.array_equal(ours.data, theirs.numpy()) and ours.dtype == np.int64
+
+
+def test_to_takes_pytorch_dtypes_and_the_cpu_device():
+    x = cr.Tensor(X, requires_grad=True)
+    assert x.to(torch.float32).dtype == np.float32 and x.to(torch.float).dtype == np.float32
+    assert x.to(torch.double).dtype == np.float64 and x.to(torch.device("cpu")) is x
+    with pytest.raises(ValueError, match="to: chainrule computes with numpy on the CPU"):
+        x.to(torch.device("meta"))

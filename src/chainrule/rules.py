@@ -347,6 +347,79 @@ def _tie_vjp(g: Any, a: Any, b: Any, loses: Any) -> Any:
     return where(loses(a, b), 0.0, g * (1.0 - 0.5 * (a == b)))
 
 
+def sin(x: Any) -> Any:
+    if isinstance(x, _AnyNode):
+        return x.sin()
+    if isinstance(x, float):
+        return math.sin(x) if math.isfinite(x) else math.nan
+    return np.sin(x)
+
+
+def cos(x: Any) -> Any:
+    if isinstance(x, _AnyNode):
+        return x.cos()
+    if isinstance(x, float):
+        return math.cos(x) if math.isfinite(x) else math.nan
+    return np.cos(x)
+
+
+def cumsum(x: Any, axis: int) -> Any:
+    """Running sum along ``axis``."""
+    if isinstance(x, _AnyNode):
+        return x.cumsum(axis)
+    return np.cumsum(x, axis=axis)
+
+
+def _flip(x: Any, axis: int) -> Any:
+    """``x`` reversed along ``axis`` (an indexing op on a node, so it is differentiable)."""
+    return take(x, (slice(None),) * axis + (slice(None, None, -1),))
+
+
+def _others_product(a: Any, axis: tuple[int, ...] | None) -> Any:
+    """For each element of ``a``, the product of the other elements of its slice over ``axis``.
+
+    This is d prod/d a_i, written without dividing ``prod`` by ``a_i``, so it
+    is right where elements are 0: with one zero, only that element gets a
+    nonzero product; with two or more, every product is 0.  On arrays it is
+    the product of the exclusive running products from the left and from the
+    right; on nodes (a gradient that will be differentiated again) it is, for
+    each element, the product of its slice with that element replaced by 1,
+    which is a graph of differentiable ops (n^2 work for a slice of n).
+    """
+    shape = shape_of(a)
+    axes = tuple(range(len(shape))) if axis is None else axis
+    rest = tuple(i for i in range(len(shape)) if i not in axes)
+    perm = rest + axes
+    kept = tuple(shape[i] for i in rest)
+    n = math.prod(shape[i] for i in axes)
+    flat = reshape(transpose(a, perm), kept + (n,))  # the reduced elements on the last axis
+    if isinstance(flat, _AnyNode):
+        rows = broadcast_to(reshape(flat, kept + (1, n)), kept + (n, n))
+        others = where(np.eye(n, dtype=bool), 1.0, rows).prod(axis=-1)
+    else:
+        left = np.ones_like(flat)
+        right = np.ones_like(flat)
+        if n > 1:
+            left[..., 1:] = np.cumprod(flat[..., :-1], axis=-1)
+            right[..., :-1] = np.cumprod(flat[..., :0:-1], axis=-1)[..., ::-1]
+        others = left * right
+    back = reshape(others, tuple(shape[i] for i in perm))
+    return transpose(back, _inverse(perm))
+
+
+def _over_norm(g: Any, out: Any) -> Any:
+    """``g / out``, and 0 where ``out`` (a Euclidean norm) is 0, as PyTorch takes it.
+
+    The denominator is made 1 there before dividing, so no inf or nan is
+    computed and differentiating this again gives 0 at those elements too.
+    """
+    zero = raw(out) == 0
+    return where(zero, 0.0, divide(g, where(zero, 1.0, out)))
+
+
+_LN2 = math.log(2.0)
+
+
 # ---------------------------------------------------------------------------
 # The table.
 # ---------------------------------------------------------------------------
@@ -800,4 +873,94 @@ ERF = Op(
     "integrate to 2; smooth at every order.",
     elementwise=True,
     jvps=(lambda t, out, ctx, a: t * (_TWO_OVER_SQRT_PI * exp(-(a * a))),),
+SIN = Op(
+    "sin",
+    "sin(x)",
+    (lambda g, out, ctx, a: g * cos(a),),
+    ("cos(x)",),
+    "Sine: d sin(x)/dx = cos(x).",
+    elementwise=True,
+    jvps=(lambda t, out, ctx, a: t * cos(a),),
+)
+COS = Op(
+    "cos",
+    "cos(x)",
+    (lambda g, out, ctx, a: -g * sin(a),),
+    ("-sin(x)",),
+    "Cosine: d cos(x)/dx = -sin(x).",
+    elementwise=True,
+    jvps=(lambda t, out, ctx, a: -t * sin(a),),
+)
+EXP2 = Op(
+    "exp2",
+    "2 ** x",
+    (lambda g, out, ctx, a: g * out * _LN2,),
+    ("ln(2)*2^x",),
+    "Base-2 exponential: d 2^x/dx = ln(2) 2^x, the output times ln 2.",
+    elementwise=True,
+    jvps=(lambda t, out, ctx, a: t * out * _LN2,),
+)
+LOG2 = Op(
+    "log2",
+    "log2(x)",
+    (lambda g, out, ctx, a: divide(g, a * _LN2),),
+    ("1/(x*ln(2))",),
+    "Base-2 logarithm: d log2(x)/dx = 1/(x ln 2).",
+    elementwise=True,
+    jvps=(lambda t, out, ctx, a: divide(t, a * _LN2),),
+)
+LOG1P = Op(
+    "log1p",
+    "log(1 + x)",
+    (lambda g, out, ctx, a: divide(g, 1.0 + a),),
+    ("1/(1+x)",),
+    "log(1 + x), exact for tiny x: d log(1+x)/dx = 1/(1+x).",
+    elementwise=True,
+    jvps=(lambda t, out, ctx, a: divide(t, 1.0 + a),),
+)
+EXPM1 = Op(
+    "expm1",
+    "exp(x) - 1",
+    (lambda g, out, ctx, a: g * (out + 1.0),),
+    ("exp(x)",),
+    "exp(x) - 1, exact for tiny x: d(e^x - 1)/dx = e^x, the output plus 1.",
+    elementwise=True,
+    jvps=(lambda t, out, ctx, a: t * (out + 1.0),),
+)
+CLONE = Op(
+    "clone",
+    "copy of x",
+    (lambda g, out, ctx, a: g,),
+    ("1",),
+    "A copy with memory of its own (``clone``): the identity, so the gradient passes unchanged.",
+    elementwise=True,
+    jvps=(lambda t, out, ctx, a: t,),
+)
+CUMSUM = Op(
+    "cumsum",
+    "cumsum(x, axis)",
+    # y_k = sum_{i<=k} x_i, so dL/dx_i = sum_{k>=i} g_k: a running sum from the far end.
+    (lambda g, out, ctx, a: _flip(cumsum(_flip(g, ctx), ctx), ctx),),
+    ("1 for every later position",),
+    "Running sum y_k = x_1 + ... + x_k along an axis: dy_k/dx_i = 1 for i <= k, so the "
+    "gradient of x_i is the sum of g_k over k >= i (a running sum from the end).",
+    jvps=(lambda t, out, ctx, a: cumsum(t, ctx),),
+)
+PROD = Op(
+    "prod",
+    "prod(x, axis)",
+    (lambda g, out, ctx, a: expand_reduced(g, shape_of(a), *ctx) * _others_product(a, ctx[0]),),
+    ("product of the other elements",),
+    "Product over axes: d(x_1 ... x_n)/dx_i is the product of the other elements, computed "
+    "without dividing by x_i, so it is right where elements are 0.",
+    jvps=(lambda t, out, ctx, a: sum(t * _others_product(a, ctx[0]), *ctx),),
+)
+NORM = Op(
+    "norm",
+    "sqrt(sum(x^2, axis))",
+    (lambda g, out, ctx, a: expand_reduced(_over_norm(g, out), shape_of(a), *ctx) * a,),
+    ("x/||x|| (0 where ||x|| = 0)",),
+    "Euclidean norm over axes: d||x||/dx_i = x_i/||x||.  At x = 0 the norm has no "
+    "derivative; the gradient there is taken as 0, as PyTorch does.",
+    jvps=(lambda t, out, ctx, a: _over_norm(sum(t * a, *ctx), out),),
 )

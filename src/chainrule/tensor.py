@@ -481,6 +481,50 @@ class Tensor(Node):
     def erf(self) -> Tensor:
         """The error function, elementwise; derivative 2 exp(-x^2)/sqrt(pi)."""
         return _make(R.erf(self.data), R.ERF, (self,))
+    def sin(self) -> Tensor:
+        """Sine, elementwise; d sin(x)/dx = cos(x)."""
+        return _make(quietly(np.sin, self.data), R.SIN, (self,))
+
+    def cos(self) -> Tensor:
+        """Cosine, elementwise; d cos(x)/dx = -sin(x)."""
+        return _make(quietly(np.cos, self.data), R.COS, (self,))
+
+    def exp2(self) -> Tensor:
+        """``2 ** x``, elementwise; d 2^x/dx = ln(2) 2^x.
+
+        >>> from chainrule import Tensor
+        >>> Tensor([0.0, 3.0, -1.0]).exp2()
+        Tensor([1. , 8. , 0.5])
+        """
+        return _make(quietly(np.exp2, self.data), R.EXP2, (self,))
+
+    def log2(self) -> Tensor:
+        """Base-2 logarithm, elementwise (exact at powers of 2); d log2(x)/dx = 1/(x ln 2)."""
+        return _make(quietly(np.log2, self.data), R.LOG2, (self,))
+
+    def log1p(self) -> Tensor:
+        """``log(1 + x)``, accurate where x is tiny; d/dx = 1/(1 + x)."""
+        return _make(quietly(np.log1p, self.data), R.LOG1P, (self,))
+
+    def expm1(self) -> Tensor:
+        """``exp(x) - 1``, accurate where x is tiny; d/dx = exp(x)."""
+        return _make(quietly(np.expm1, self.data), R.EXPM1, (self,))
+
+    def square(self) -> Tensor:
+        """``x * x``; the product's rule gives the derivative 2x, at every order exactly."""
+        return self * self
+
+    def rsqrt(self) -> Tensor:
+        """``1 / sqrt(x)``, a quotient of the table's sqrt: d/dx = -1 / (2 x^(3/2))."""
+        return 1.0 / self.sqrt()
+
+    def softplus(self) -> Tensor:
+        """``log(1 + e^x)`` without overflow; d/dx = sigmoid(x) (see ``nn.functional.softplus``)."""
+        return _make(np.logaddexp(0.0, self.data), R.SOFTPLUS, (self,))
+
+    def pow(self, exponent: Any) -> Tensor:
+        """``self ** exponent`` (PyTorch's spelling): d/dx x^p = p x^(p-1)."""
+        return self**exponent
 
     def clip(self, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
         """Limit values to [min, max]; the gradient is zero where clipped."""
@@ -489,6 +533,35 @@ class Tensor(Node):
         if lo > hi:
             raise ValueError(f"clip: min ({lo}) is greater than max ({hi})")
         return _make(np.clip(self.data, lo, hi), R.CLIP, (self,), (lo, hi))
+
+    def clamp(
+        self,
+        min: float | None = None,  # noqa: A002
+        max: float | None = None,  # noqa: A002
+    ) -> Tensor:
+        """Limit values to [min, max], PyTorch's ``clamp``; either bound may be left out.
+
+        The gradient passes where min <= x <= max (both ends included) and is
+        0 where x was clamped, as in PyTorch.  When min > max every element
+        becomes max, as in PyTorch (:meth:`clip` refuses such bounds).
+
+        >>> from chainrule import Tensor
+        >>> Tensor([-2.0, 0.5, 3.0]).clamp(min=0.0, max=1.0)
+        Tensor([0. , 0.5, 1. ])
+        """
+        if min is None and max is None:
+            raise TypeError("clamp: give min=, max= or both; with neither there is nothing to do")
+        lo = -np.inf if min is None else _bound(min, "min", "clamp")
+        hi = np.inf if max is None else _bound(max, "max", "clamp")
+        return _make(quietly(np.clip, self.data, min, max), R.CLIP, (self,), (lo, hi))
+
+    def clamp_min(self, min: float) -> Tensor:  # noqa: A002
+        """``clamp(min=min)``: values below ``min`` become ``min`` (and get no gradient)."""
+        return self.clamp(min=min)
+
+    def clamp_max(self, max: float) -> Tensor:  # noqa: A002
+        """``clamp(max=max)``: values above ``max`` become ``max`` (and get no gradient)."""
+        return self.clamp(max=max)
 
     def astype(self, dtype: Any) -> Tensor:
         """The same values in another dtype (differentiable between float types)."""
@@ -695,6 +768,199 @@ class Tensor(Node):
         ax = _one_axis(self, axis, dim, "log_softmax")
         return _make(R.log_softmax(self.data, ax), R.LOG_SOFTMAX, (self,), ax)
 
+    def prod(
+        self,
+        dim: Axis = None,
+        keepdim: bool | None = None,
+        *,
+        axis: Axis = None,
+        keepdims: bool | None = None,
+        **unsupported: Any,
+    ) -> Tensor:
+        """Product over ``dim`` (an int, a tuple, or None for all); ``axis``/``keepdims`` too.
+
+        d prod/dx_i is the product of the other elements, computed without
+        dividing by x_i: right with one zero (only that element's gradient is
+        nonzero) and with several (every gradient is 0).  An empty product is 1.
+
+        >>> from chainrule import Tensor
+        >>> x = Tensor([2.0, 0.0, 5.0], requires_grad=True)
+        >>> x.prod().backward()
+        >>> x.grad
+        array([ 0., 10.,  0.])
+        """
+        ax, keep = _reduction_args(self, "prod", axis, dim, keepdims, keepdim, unsupported)
+        data = quietly(np.prod, self.data, axis=ax, keepdims=keep)
+        return _make(data, R.PROD, (self,), (ax, keep))
+
+    def cumsum(
+        self, dim: int | None = None, *, axis: int | None = None, **unsupported: Any
+    ) -> Tensor:
+        """Running sum along ``dim`` (or ``axis``), which must be given, as in PyTorch.
+
+        y_k = x_1 + ... + x_k, so the gradient of x_i is the sum of the
+        incoming gradients at positions k >= i.
+
+        >>> from chainrule import Tensor
+        >>> Tensor([[1.0, 2.0, 3.0]]).cumsum(1)
+        Tensor([[1., 3., 6.]])
+        """
+        if unsupported:
+            raise _refused("cumsum", unsupported, _ONE_AXIS)
+        if dim is None and axis is None:
+            raise TypeError(
+                "cumsum: give the axis to sum along, as dim= (or axis=), e.g. x.cumsum(0)"
+            )
+        if self.data.ndim == 0:  # a 0-d tensor has the axes 0 and -1 of a 1-element one
+            _dim_of_scalar(self, _either(axis, dim, "cumsum", None), "cumsum")
+            return self.clone()
+        ax = _one_axis(self, axis, dim, "cumsum")
+        return _make(quietly(np.cumsum, self.data, axis=ax), R.CUMSUM, (self,), ax)
+
+    def var(
+        self,
+        dim: Axis | bool = None,
+        unbiased: bool | None = None,
+        keepdim: bool | None = None,
+        *,
+        correction: float | None = None,
+        axis: Axis = None,
+        keepdims: bool | None = None,
+        ddof: float | None = None,
+        **unsupported: Any,
+    ) -> Tensor:
+        """Variance over ``dim``: sum((x - mean)^2) / max(0, N - correction).
+
+        ``correction`` is 1 by default (Bessel's correction, PyTorch's default,
+        also when called numpy's way); ``unbiased=False`` is ``correction=0``,
+        and ``ddof`` is numpy's name for ``correction``.  It is built from
+        mean, subtraction, product and sum, so d var/dx_i =
+        2 (x_i - mean) / (N - correction) comes from their rules, at every order.
+
+        >>> from chainrule import Tensor
+        >>> Tensor([1.0, 2.0, 3.0, 4.0]).var()
+        Tensor(1.66666667)
+        """
+        d, ax, keep, dof = _deviations(
+            self, "var", dim, unbiased, keepdim, correction, axis, keepdims, ddof, unsupported
+        )
+        return (d * d).sum(ax, keep) / dof
+
+    def std(
+        self,
+        dim: Axis | bool = None,
+        unbiased: bool | None = None,
+        keepdim: bool | None = None,
+        *,
+        correction: float | None = None,
+        axis: Axis = None,
+        keepdims: bool | None = None,
+        ddof: float | None = None,
+        **unsupported: Any,
+    ) -> Tensor:
+        """Standard deviation over ``dim``: the square root of :meth:`var` (same arguments).
+
+        It is computed as ||x - mean|| / sqrt(N - correction) with the table's
+        Euclidean norm, so where every element is equal the gradient is 0, as
+        PyTorch gives it, not 0/0.
+
+        >>> from chainrule import Tensor
+        >>> Tensor([[1.0, 3.0], [2.0, 2.0]]).std(dim=1)
+        Tensor([1.41421356, 0.        ])
+        """
+        d, ax, keep, dof = _deviations(
+            self, "std", dim, unbiased, keepdim, correction, axis, keepdims, ddof, unsupported
+        )
+        if dof > 0:
+            return _norm2(d, ax, keep) / math.sqrt(dof)
+        return ((d * d).sum(ax, keep) / dof).sqrt()  # nan or inf, as PyTorch's
+
+    def norm(
+        self,
+        p: float | str = "fro",
+        dim: Axis = None,
+        keepdim: bool | None = None,
+        *,
+        axis: Axis = None,
+        keepdims: bool | None = None,
+        **unsupported: Any,
+    ) -> Tensor:
+        """The vector p-norm over ``dim`` (all elements by default), as PyTorch's ``Tensor.norm``.
+
+        ``p`` is 2 (or ``'fro'``, the default: the same numbers), 1, ``inf``,
+        ``-inf`` or another nonzero number: (sum |x|^p)^(1/p).  For p = 2,
+        d||x||/dx = x/||x||, and 0 at x = 0, as in PyTorch; p = 1 and inf are
+        ``abs().sum()`` and ``abs().max()``.  (For 0 < p < 1 the gradient at
+        an element equal to 0 is nan, where PyTorch gives 0.)
+
+        >>> from chainrule import Tensor
+        >>> Tensor([[3.0, 4.0], [1.0, -1.0]]).norm(dim=1, p=1)
+        Tensor([7., 2.])
+        """
+        ax, keep = _reduction_args(self, "norm", axis, dim, keepdims, keepdim, unsupported)
+        if isinstance(p, str):
+            if p != "fro":
+                raise ValueError(
+                    f"norm: p={p!r} is not supported; chainrule has the vector norms: "
+                    "p='fro' (the same as 2), a number, inf or -inf"
+                )
+            p = 2.0
+        if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)):
+            raise TypeError(f"norm: p must be a number or 'fro', got {type(p).__name__} {p!r:.30}")
+        p = float(p)
+        if p == 2.0:
+            return _norm2(self, ax, keep)
+        if p == 1.0:
+            return self.abs().sum(ax, keep)
+        if p == math.inf:
+            return self.abs().max(ax, keep)
+        if p == -math.inf:
+            return self.abs().min(ax, keep)
+        if p == 0.0 or math.isnan(p):
+            raise ValueError(
+                f"norm: p={p} is not supported (p=0 counts the nonzero elements: use "
+                "(x != 0).sum() for that)"
+            )
+        total = (self.abs() ** p).sum(ax, keep)
+        zero = total.data == 0
+        if not zero.any():
+            return total ** (1.0 / p)
+        # An all-zero slice has norm 0 and, as PyTorch takes it, gradient 0: the root's
+        # slope there (infinite) is kept out of the graph rather than multiplied by 0.
+        return where(zero, 0.0, where(zero, 1.0, total) ** (1.0 / p))
+
+    def argmax(
+        self,
+        dim: int | None = None,
+        keepdim: bool | None = None,
+        *,
+        axis: int | None = None,
+        keepdims: bool | None = None,
+        **unsupported: Any,
+    ) -> Tensor:
+        """Index of the largest element along ``dim``, or in the flattened tensor without one.
+
+        An int64 Tensor that does not require grad (an index has no
+        derivative).  A NaN counts as the largest, as in numpy and PyTorch.
+
+        >>> from chainrule import Tensor
+        >>> Tensor([[1.0, 5.0], [7.0, 2.0]]).argmax(dim=1)
+        Tensor([1, 0])
+        """
+        return _arg_index(self, np.argmax, "argmax", axis, dim, keepdims, keepdim, unsupported)
+
+    def argmin(
+        self,
+        dim: int | None = None,
+        keepdim: bool | None = None,
+        *,
+        axis: int | None = None,
+        keepdims: bool | None = None,
+        **unsupported: Any,
+    ) -> Tensor:
+        """Index of the smallest element along ``dim`` (see :meth:`argmax`)."""
+        return _arg_index(self, np.argmin, "argmin", axis, dim, keepdims, keepdim, unsupported)
+
     # -- shape ----------------------------------------------------------------
     def reshape(self, *shape: Any) -> Tensor:
         """The same elements in a new shape (one entry may be -1)."""
@@ -729,8 +995,6 @@ class Tensor(Node):
             return self
         return _make(np.transpose(self.data, perm), R.TRANSPOSE, (self,), perm)
 
-    permute = transpose
-
     def swapaxes(self, axis1: int, axis2: int) -> Tensor:
         """Exchange two axes."""
         n = self.data.ndim
@@ -762,6 +1026,224 @@ class Tensor(Node):
             ) from None
         return _make(data, R.BROADCAST_TO, (self,))
 
+    def view(self, *shape: Any) -> Tensor:
+        """The same memory seen in a new shape (one size may be -1), as PyTorch's ``view``.
+
+        Like PyTorch it never copies: a tensor whose memory cannot be read in
+        the new shape without copying (a transpose, say) is refused; use
+        :meth:`reshape`, or ``.contiguous().view(...)``.  The gradient is
+        reshaped back.
+
+        >>> from chainrule import Tensor
+        >>> Tensor([1.0, 2.0, 3.0, 4.0]).view(2, -1)
+        Tensor([[1., 2.],
+                [3., 4.]])
+        """
+        new = _new_shape(self, shape, "view")
+        data = self.data.reshape(new)
+        if data.size and not np.may_share_memory(data, self.data):
+            raise RuntimeError(
+                f"view: {_label(self)} of shape {self.shape} is not laid out in memory in a way "
+                f"that shape {list(new)} can read without a copy (it is a transpose or a "
+                "strided slice); use .reshape(...) or .contiguous().view(...)"
+            )
+        if new == self.data.shape:
+            return self
+        return _make(data, R.RESHAPE, (self,))
+
+    def unsqueeze(self, dim: int | None = None, *, axis: int | None = None) -> Tensor:
+        """A new axis of size 1 at position ``dim`` (``-1`` appends it at the end)."""
+        d = _either(axis, dim, "unsqueeze", None)
+        n = self.data.ndim
+        if isinstance(d, bool) or not isinstance(d, (int, np.integer)):
+            raise TypeError(f"unsqueeze: dim must be an int, got {d!r}")
+        if not -n - 1 <= d <= n:
+            raise ValueError(
+                f"unsqueeze: dim {d} is out of range for {_label(self)} of shape {self.shape}; "
+                f"a new axis can go at -{n + 1} to {n}"
+            )
+        d = int(d) % (n + 1)
+        return self.reshape(self.shape[:d] + (1,) + self.shape[d:])
+
+    def squeeze(self, dim: Axis = None, *, axis: Axis = None) -> Tensor:
+        """Remove axes of size 1: all of them, or those among ``dim`` (an int or a tuple).
+
+        As in PyTorch, an axis named in ``dim`` whose size is not 1 is left as it is.
+        """
+        d = _either(axis, dim, "squeeze", None)
+        if d is None:
+            return self.reshape(tuple(s for s in self.shape if s != 1))
+        if self.data.ndim == 0:
+            for a in d if isinstance(d, (tuple, list)) else (d,):
+                _dim_of_scalar(self, a, "squeeze")
+            return self
+        ax = _axes(self, d, None, "squeeze") or ()
+        return self.reshape(tuple(s for i, s in enumerate(self.shape) if i not in ax or s != 1))
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        """Merge the axes ``start_dim`` to ``end_dim`` (both included) into one.
+
+        >>> from chainrule import Tensor
+        >>> Tensor([[[1.0], [2.0]], [[3.0], [4.0]]]).flatten(1).shape
+        (2, 2)
+        """
+        n = self.data.ndim
+        if n == 0:
+            _dim_of_scalar(self, start_dim, "flatten")
+            _dim_of_scalar(self, end_dim, "flatten")
+            return self.reshape(1)
+        ends = []
+        for name, d in (("start_dim", start_dim), ("end_dim", end_dim)):
+            if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or not -n <= d < n:
+                raise ValueError(
+                    f"flatten: {name}={d!r} is out of range for {_label(self)} with {n} "
+                    f"dimensions (shape {self.shape})"
+                )
+            ends.append(int(d) % n)
+        s, e = ends
+        if s > e:
+            raise ValueError(
+                f"flatten: start_dim ({start_dim}) comes after end_dim ({end_dim}) for "
+                f"{_label(self)} of shape {self.shape}"
+            )
+        shape = self.shape
+        return self.reshape(shape[:s] + (math.prod(shape[s : e + 1]),) + shape[e + 1 :])
+
+    def permute(self, *dims: Any) -> Tensor:
+        """Reorder the axes: axis ``i`` of the result is axis ``dims[i]`` of this tensor.
+
+        ``dims`` names every axis once (varargs or one tuple).  The gradient is
+        permuted back with the inverse permutation.
+        """
+        if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+            dims = tuple(dims[0])
+        n = self.data.ndim
+        if (
+            len(dims) != n
+            or not all(isinstance(d, (int, np.integer)) and -n <= d < n for d in dims)
+            or sorted(int(d) % n for d in dims) != list(range(n))
+        ):
+            raise ValueError(
+                f"permute: dims {tuple(dims)} are not a permutation of the {n} axes of "
+                f"{_label(self)} (shape {self.shape})"
+            )
+        return self.transpose(tuple(int(d) % n for d in dims))
+
+    def t(self) -> Tensor:
+        """The transpose of a matrix; a 0-d or 1-d tensor is returned as it is (PyTorch's ``t``)."""
+        if self.data.ndim > 2:
+            raise ValueError(
+                f"t: expects a tensor with at most 2 dimensions, but {_label(self)} has "
+                f"{self.data.ndim} (shape {self.shape}); use .permute(...) or .swapaxes(...)"
+            )
+        return self.transpose()
+
+    def expand(self, *sizes: Any) -> Tensor:
+        """This tensor broadcast to ``sizes`` without copying; -1 keeps an axis's size.
+
+        Only axes of size 1 can grow, and new axes go in front, as in PyTorch.
+        The gradients of the copies of an element add up.
+
+        >>> from chainrule import Tensor
+        >>> Tensor([[1.0], [2.0]]).expand(-1, 3)
+        Tensor([[1., 1., 1.],
+                [2., 2., 2.]])
+        """
+        sizes = _sizes(sizes, "expand")
+        shape = self.shape
+        lead = len(sizes) - len(shape)
+        if lead < 0:
+            raise ValueError(
+                f"expand: {len(sizes)} sizes {list(sizes)} are fewer than the {len(shape)} "
+                f"dimensions of {_label(self)} (shape {shape})"
+            )
+        target = []
+        for i, s in enumerate(sizes):
+            own = shape[i - lead] if i >= lead else None
+            if s == -1 and own is not None:
+                target.append(own)
+            elif s >= 0 and own in (None, 1, s):
+                target.append(s)
+            else:
+                why = (
+                    f"the new leading dimension {i} needs a size >= 0 (-1 keeps an existing size)"
+                    if own is None
+                    else f"dimension {i} has size {own}, not 1, so it cannot become {s}"
+                )
+                raise ValueError(f"expand: cannot expand shape {shape} to {list(sizes)}: {why}")
+        return self.broadcast_to(tuple(target))
+
+    def repeat(self, *sizes: Any) -> Tensor:
+        """Tile the tensor ``sizes[i]`` times along axis ``i`` (numpy's ``tile``, not ``repeat``).
+
+        With more sizes than axes, the tensor is first given leading axes of
+        size 1.  Built from broadcast_to and reshape, so each element's
+        gradient is the sum over its copies.
+
+        >>> from chainrule import Tensor
+        >>> Tensor([1.0, 2.0]).repeat(2, 2)
+        Tensor([[1., 2., 1., 2.],
+                [1., 2., 1., 2.]])
+        """
+        sizes = _sizes(sizes, "repeat")
+        if len(sizes) < self.data.ndim or any(r < 0 for r in sizes):
+            raise ValueError(
+                f"repeat: needs a count >= 0 for each of the {self.data.ndim} dimensions of "
+                f"{_label(self)} (shape {self.shape}), or more; got {list(sizes)}"
+            )
+        padded = (1,) * (len(sizes) - self.data.ndim) + self.shape
+        if all(r == 1 for r in sizes):
+            return self.reshape(padded)
+        spread = tuple(n for s in padded for n in (1, s))  # a size-1 axis before each axis
+        tiled = tuple(n for r, s in zip(sizes, padded, strict=True) for n in (r, s))
+        return (
+            self.reshape(spread)
+            .broadcast_to(tiled)
+            .reshape(tuple(r * s for r, s in zip(sizes, padded, strict=True)))
+        )
+
+    def contiguous(self) -> Tensor:
+        """This tensor, when its memory is already in row-major order (nearly always);
+        otherwise a copy that is (as PyTorch's ``contiguous``), so :meth:`view` can read it."""
+        if self.data.flags.c_contiguous:
+            return self
+        return self.clone()
+
+    def clone(self) -> Tensor:
+        """A copy with memory of its own that stays in the graph: the gradient passes through.
+
+        >>> from chainrule import Tensor
+        >>> x = Tensor([1.0, 2.0], requires_grad=True)
+        >>> (x.clone() * 3.0).sum().backward()
+        >>> x.grad
+        array([3., 3.])
+        """
+        return _make(self.data.copy(), R.CLONE, (self,))
+
+    @overload
+    def size(self, dim: None = ...) -> tuple[int, ...]: ...
+    @overload
+    def size(self, dim: int) -> int: ...
+    def size(self, dim: int | None = None) -> tuple[int, ...] | int:
+        """The shape, or the size of axis ``dim`` (PyTorch's ``size()``; numpy's is ``.size``)."""
+        if dim is None:
+            return self.shape
+        n = self.data.ndim
+        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or not -n <= dim < n:
+            raise ValueError(
+                f"size: dim {dim!r} is out of range for {_label(self)} with {n} dimensions "
+                f"(shape {self.shape})"
+            )
+        return self.shape[dim]
+
+    def dim(self) -> int:
+        """The number of axes (PyTorch's name for ``ndim``)."""
+        return self.data.ndim
+
+    def matmul(self, other: Any) -> Tensor:
+        """``self @ other``: the matrix product, with numpy's rules for 1-d and batched operands."""
+        return self @ other
+
     def __getitem__(self, index: Any) -> Tensor:
         idx = _numpy_index(index)
         try:
@@ -790,6 +1272,38 @@ class Tensor(Node):
     def __iter__(self) -> Any:
         for i in range(len(self)):
             yield self[i]
+
+    def to(self, *args: Any, dtype: Any = None, device: Any = None, **unsupported: Any) -> Tensor:
+        """This tensor as ``dtype`` (PyTorch's ``to``): differentiable between float types.
+
+        ``args`` may be a dtype (numpy's, a name such as ``"float32"``, or
+        PyTorch's), a Tensor whose dtype to take, or the device ``"cpu"``, the
+        only one chainrule has.  Without a change it returns this tensor.
+        """
+        if unsupported:
+            word = next(iter(unsupported))
+            raise keyword_error("to", word, "to takes a dtype (or a Tensor) and device='cpu'")
+        targets = [*args] + ([] if dtype is None else [dtype])
+        out = self
+        for a in targets if device is None else [*targets, device]:
+            if a is device or str(a).split(":")[0] in _DEVICES:
+                if str(a).split(":")[0] != "cpu":
+                    raise ValueError(
+                        f"to: chainrule computes with numpy on the CPU; device {str(a)!r} "
+                        "is not available"
+                    )
+                continue
+            out = out.astype(a.dtype if isinstance(a, Tensor) else _as_dtype(a, "to"))
+        return out
+
+    def double(self) -> Tensor:
+        """This tensor as float64 (PyTorch's ``double``)."""
+        return self.astype(np.float64)
+
+    # (Last in the class: from here on the name float means this method, not the type.)
+    def float(self) -> Tensor:
+        """This tensor as float32, as PyTorch's ``float()`` (``float(t)`` is not this method)."""
+        return self.astype(np.float32)
 
 
 # ---------------------------------------------------------------------------
@@ -918,6 +1432,50 @@ clip = _method("clip")
 softmax = _method("softmax")
 log_softmax = _method("log_softmax")
 logsumexp = _method("logsumexp")
+sin = _method("sin")
+cos = _method("cos")
+exp2 = _method("exp2")
+log2 = _method("log2")
+log1p = _method("log1p")
+expm1 = _method("expm1")
+square = _method("square")
+rsqrt = _method("rsqrt")
+absolute = _method("abs")  # (exported as chainrule.abs; here the name abs stays the builtin)
+clamp = _method("clamp")
+clone = _method("clone")
+cumsum = _method("cumsum")
+prod = _method("prod")
+var = _method("var")
+std = _method("std")
+norm = _method("norm")
+argmax = _method("argmax")
+argmin = _method("argmin")
+reshape = _method("reshape")
+flatten = _method("flatten")
+squeeze = _method("squeeze")
+unsqueeze = _method("unsqueeze")
+permute = _method("permute")
+t = _method("t")
+numel = _method("numel")
+
+
+def power(x: Any, exponent: Any) -> Any:
+    """``x ** exponent`` (exported as ``chainrule.pow``); ``x`` may be a Value, a Tensor or data.
+
+    >>> import chainrule as cr
+    >>> cr.pow(cr.Tensor([2.0, 3.0]), 2)
+    Tensor([4., 9.])
+    """
+    if isinstance(x, Node) or isinstance(exponent, Node):
+        return x**exponent
+    return Tensor(x) ** exponent
+
+
+def matmul(a: Any, b: Any) -> Tensor:
+    """The matrix product ``a @ b`` (function form of :meth:`Tensor.matmul`)."""
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        a = Tensor(a)
+    return a @ b
 
 
 # ---------------------------------------------------------------------------
@@ -1253,6 +1811,150 @@ def _one_axis(t: Tensor, axis: int | None, dim: int | None, op: str) -> int:
     if ax is None or len(ax) != 1:
         raise TypeError(f"{op}: needs exactly one axis, got {axis!r}")
     return ax[0]
+
+
+def _bound(x: Any, which: str, op: str) -> float:
+    """A number given as the bound ``which`` of ``op``, as a float (for its gradient's mask)."""
+    if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)):
+        raise TypeError(
+            f"{op}: {which} must be a number, got {type(x).__name__} {x!r:.30}; for bounds "
+            "that are tensors use cr.maximum and cr.minimum"
+        )
+    return float(x)
+
+
+def _dim_of_scalar(t: Tensor, dim: Any, op: str) -> None:
+    """Check ``dim`` names the one axis a 0-d tensor is taken to have (0 or -1), as PyTorch."""
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim not in (0, -1):
+        raise ValueError(
+            f"{op}: dim {dim!r} is out of range for {_label(t)}, which is 0-d; "
+            "only 0 or -1 are allowed"
+        )
+
+
+def _sizes(sizes: tuple[Any, ...], op: str) -> tuple[int, ...]:
+    """Sizes given as varargs or as one tuple or list, checked to be ints."""
+    if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+        sizes = tuple(sizes[0])
+    if not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in sizes):
+        raise TypeError(f"{op}: sizes must be integers, got {sizes!r:.60}")
+    return tuple(int(s) for s in sizes)
+
+
+def _new_shape(t: Tensor, shape: tuple[Any, ...], op: str) -> tuple[int, ...]:
+    """``shape`` (varargs or one tuple) with its -1 worked out, checked against ``t``'s size."""
+    if len(shape) == 1 and not isinstance(shape[0], (tuple, list, int, np.integer)):
+        raise TypeError(
+            f"{op}: expected sizes, got {type(shape[0]).__name__} {shape[0]!r:.30} "
+            "(to change the dtype use .to(dtype) or .astype(dtype))"
+        )
+    sizes = list(_sizes(shape, op))
+    asked = list(sizes)
+    n = t.data.size
+    free = [i for i, s in enumerate(sizes) if s == -1]
+    known = math.prod(s for s in sizes if s != -1)
+    bad = len(free) > 1 or any(s < -1 for s in sizes)
+    if not bad and free:
+        bad = known == 0 or n % known != 0
+        if not bad:
+            sizes[free[0]] = n // known
+    elif not bad:
+        bad = known != n
+    if bad:
+        raise ValueError(
+            f"{op}: shape {asked} is invalid for a Tensor of {n} elements (shape {t.shape})"
+        )
+    return tuple(sizes)
+
+
+_DEVICES = ("cpu", "cuda", "mps", "xpu", "meta")
+
+#: PyTorch's dtype names that numpy spells otherwise (``torch.float`` is float32).
+_TORCH_DTYPES = {"float": "float32", "double": "float64", "half": "float16", "long": "int64"}
+
+
+def _as_dtype(x: Any, op: str) -> np.dtype[Any]:
+    """A numpy dtype from a numpy dtype, a type, a name, or a PyTorch dtype."""
+    name = str(x)
+    if name.startswith("torch."):
+        name = name[len("torch.") :]
+        x = _TORCH_DTYPES.get(name, name)
+    try:
+        return np.dtype(x)
+    except TypeError:
+        raise TypeError(f"{op}: {x!r:.40} is not a dtype, a Tensor or a device") from None
+
+
+def _deviations(
+    t: Tensor,
+    op: str,
+    dim: Any,
+    unbiased: bool | None,
+    keepdim: bool | None,
+    correction: float | None,
+    axis: Axis,
+    keepdims: bool | None,
+    ddof: float | None,
+    unsupported: dict[str, Any],
+) -> tuple[Tensor, tuple[int, ...] | None, bool, float]:
+    """For var and std: x - mean over the axes, the axes, keepdims, and N - correction (>= 0)."""
+    if isinstance(dim, bool):  # var(True): PyTorch's positional unbiased
+        if unbiased is not None:
+            raise TypeError(f"{op}: got unbiased twice ({dim!r} and {unbiased!r})")
+        dim, unbiased = None, dim
+    ax, keep = _reduction_args(t, op, axis, dim, keepdims, keepdim, unsupported)
+    given = [
+        (k, v)
+        for k, v in (("unbiased", unbiased), ("correction", correction), ("ddof", ddof))
+        if v is not None
+    ]
+    if len(given) > 1:
+        raise TypeError(
+            f"{op}: got {given[0][0]}= and {given[1][0]}=, which say the same thing "
+            "(unbiased=True is correction=1, and ddof is numpy's name for correction); give one"
+        )
+    c: Any = 1.0
+    if given:
+        word, c = given[0]
+        if word == "unbiased":
+            c = 1.0 if c else 0.0
+        elif isinstance(c, bool) or not isinstance(c, (int, float, np.integer, np.floating)):
+            raise TypeError(f"{op}: {word} must be a number, got {c!r:.30}")
+    n = t.data.size if ax is None else math.prod(t.shape[a] for a in ax)
+    d = t - t.mean(ax, keepdims=True)
+    return d, ax, keep, max(0.0, n - float(c))
+
+
+def _norm2(t: Tensor, ax: tuple[int, ...] | None, keep: bool) -> Tensor:
+    """The Euclidean norm over ``ax``: sqrt(sum(x * x)), the table's ``norm`` op."""
+    x = t.data
+    data = quietly(lambda: np.sqrt(_SUM(x * x, ax, None, None, keep)))
+    return _make(data, R.NORM, (t,), (ax, keep))
+
+
+def _arg_index(
+    t: Tensor,
+    fn: Callable[..., Any],
+    op: str,
+    axis: Any,
+    dim: Any,
+    keepdims: bool | None,
+    keepdim: bool | None,
+    unsupported: dict[str, Any],
+) -> Tensor:
+    """argmax or argmin: along one axis, or of the flattened tensor; an int64 leaf."""
+    ax, keep = _reduction_args(t, op, axis, dim, keepdims, keepdim, unsupported)
+    if ax is not None and len(ax) != 1:
+        raise TypeError(f"{op}: takes one axis (an int), got {dim if axis is None else axis!r}")
+    if _reduces_empty(t.data.shape, ax):
+        raise _empty_reduction(op, t, ax)
+    if ax is None:
+        data = np.asarray(fn(t.data), dtype=np.int64)
+        if keep:
+            data = data.reshape((1,) * t.data.ndim)
+    else:
+        data = fn(t.data, axis=ax[0], keepdims=keep).astype(np.int64, copy=False)
+    return _leaf(np.asarray(data), None)
 
 
 def _reduces_empty(shape: tuple[int, ...], axes: tuple[int, ...] | None) -> bool:
