@@ -47,7 +47,7 @@ $(VENV)/.docs-installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 docs: $(VENV)/.docs-installed
-	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # The benchmark suite against the peers (see docs/performance.md); pass options
 # with BENCH_ARGS, e.g. make bench BENCH_ARGS="--quick --cases mazur"

@@ -14,9 +14,12 @@ import importlib
 import inspect
 import pkgutil
 import re
+import sys
 import types
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 import chainrule
 
@@ -160,3 +163,63 @@ def test_every_page_is_in_the_nav():
     pages = sorted(p.relative_to(ROOT / "docs").as_posix() for p in (ROOT / "docs").rglob("*.md"))
     missing = [p for p in pages if not re.search(rf"(^|\s){re.escape(p)}\s*$", config, re.M)]
     assert not missing, f"pages not in the nav of mkdocs.yml: {missing}"
+
+
+# -- the Griffe extension that turns the docstrings' markup into Markdown ------------------
+
+
+def _markup() -> Any:
+    griffe = pytest.importorskip("griffe", reason="the docs extra is not installed")
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        return griffe, importlib.import_module("griffe_markup")
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+
+
+def _load(griffe: Any, markup: Any, package: Path) -> Any:
+    return griffe.load(
+        package.name,
+        search_paths=[str(package.parent)],
+        extensions=griffe.load_extensions(markup.DocstringMarkup),
+    )
+
+
+def test_markup_turns_doctests_and_roles_into_markdown(tmp_path, caplog):
+    griffe, markup = _markup()
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text(
+        '"""A package."""\n'
+        "class Thing:\n"
+        '    """A thing; see :func:`make` and :class:`~pkg.Thing`, not :class:`numpy.ndarray`.\n\n'
+        "    Laid out so::\n\n"
+        "        a  b\n\n"
+        "    >>> [1, 2]\n"
+        "    [1, 2]\n"
+        '    """\n'
+        "def make() -> Thing:\n"
+        '    """Make one, like :class:`Thing` and unlike :func:`nothing_here`."""\n'
+        "    return Thing()\n",
+        encoding="utf-8",
+    )
+    with caplog.at_level("WARNING"):
+        pkg = _load(griffe, markup, package)
+    thing = pkg["Thing"].docstring.value
+    assert '<autoref identifier="pkg.make" optional><code>make</code></autoref>' in thing
+    assert '<autoref identifier="pkg.Thing" optional><code>Thing</code></autoref>' in thing
+    assert "<code>numpy.ndarray</code>" in thing and 'autoref identifier="numpy' not in thing
+    assert "Laid out so:\n" in thing and "::" not in thing
+    assert "```pycon\n>>> [1, 2]\n[1, 2]\n```" in thing
+    # a role that names nothing is a warning, which fails mkdocs build --strict
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("'nothing_here' names nothing" in w for w in warnings), warnings
+    assert not any("make" in w.split("'")[1] for w in warnings if "'" in w)
+
+
+def test_chainrule_docstrings_have_no_broken_roles(caplog):
+    griffe, markup = _markup()
+    with caplog.at_level("WARNING"):
+        _load(griffe, markup, ROOT / "src" / "chainrule")
+    broken = [r.getMessage() for r in caplog.records if "names nothing" in r.getMessage()]
+    assert not broken, broken
