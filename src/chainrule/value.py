@@ -233,7 +233,7 @@ def _operand_number(x: Any, op: str) -> float:
 
     Subclasses of float and int, numpy's scalars among them, become plain
     Python numbers, so ``.data`` and ``.grad`` stay floats and arithmetic
-    follows Python (and :func:`chainrule.engine._vjp_in_float64`), not numpy's warnings.
+    follows Python (and :func:`chainrule.engine._rerun_ieee`), not numpy's warnings.
     """
     if isinstance(x, Value):
         return x.data

@@ -103,7 +103,8 @@ def backward(
         f: the forward pass (from :func:`forward`).
         w: the weights the hidden-layer formulas multiply by (``w5..w8``); the
             stated procedure passes the same weights the forward pass used.
-        i, t: inputs and targets (default: the reference's).
+        i: the inputs (default: the reference's).
+        t: the targets (default: the reference's).
         record: the dict to write the figures into, as in :func:`forward`.
 
     Returns:
