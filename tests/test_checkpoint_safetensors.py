@@ -133,6 +133,20 @@ def test_what_the_format_cannot_hold_is_refused_and_the_old_file_kept(tmp_path, 
     assert os.listdir(tmp_path) == ["m.safetensors"]
 
 
+@pytest.mark.parametrize(
+    ("key", "match"),
+    [("__metadata__", "'__metadata__' names the header's metadata"), ("a\ud800", "lone surrogate")],
+)
+def test_keys_the_header_cannot_hold_are_refused_and_the_old_file_kept(tmp_path, st, key, match):
+    path = tmp_path / "m.safetensors"
+    cr.save({"w": np.arange(3.0)}, path)
+    good = path.read_bytes()
+    with pytest.raises(ValueError, match=match):
+        cr.save({key: np.ones(2)}, path)
+    assert path.read_bytes() == good
+    assert os.listdir(tmp_path) == ["m.safetensors"]
+
+
 def test_a_crash_while_saving_leaves_the_old_file_intact(tmp_path, st, monkeypatch):
     path = tmp_path / "m.safetensors"
     cr.save({"w": np.arange(5.0)}, path)
@@ -171,6 +185,14 @@ def test_foreign_files_give_a_clear_error(tmp_path, st):
     path.write_bytes(b"just some text, not tensors at all")
     with pytest.raises(CheckpointError, match="not a safetensors file"):
         cr.load(path)
+    # A damaged header whose length happens to start with the byte a pickle starts
+    # with is called damaged, not a pickle.
+    header = b'{"w": {"dtype": "F64", "shape": [1], "data_offsets": [0, 8]}, "bad": 1}'
+    header += b" " * (128 - len(header))
+    path.write_bytes(len(header).to_bytes(8, "little") + header + bytes(8))
+    with pytest.raises(CheckpointError, match="not a safetensors file") as error:
+        cr.load(path)
+    assert "pickle" not in str(error.value)
     # A header whose ranges do not cover the data that follows it.
     header = json.dumps({"w": {"dtype": "F64", "shape": [4], "data_offsets": [0, 32]}}).encode()
     path.write_bytes(len(header).to_bytes(8, "little") + header + bytes(16))

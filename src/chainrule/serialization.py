@@ -148,7 +148,9 @@ def save(obj: Any, path: str | os.PathLike[str]) -> None:
             object array, a class instance, a dict key that is not a str or
             int), naming where it is; for ``.safetensors``, for anything but
             a flat dict of such arrays.
-        ValueError: for a dict, list or tuple that contains itself.
+        ValueError: for a dict, list or tuple that contains itself; for
+            ``.safetensors``, for a key the format cannot hold (``__metadata__``,
+            or text that is not valid UTF-8).
         FileNotFoundError: if the folder to write in does not exist.
         ImportError: for ``.safetensors`` when the safetensors package is
             not installed.
@@ -738,6 +740,18 @@ def _safetensors_bytes(obj: Any) -> bytes:
             raise TypeError(
                 f"save: the keys of a .safetensors file are str, got {type(key).__name__} {key!r}"
             )
+        if key == "__metadata__":
+            raise ValueError(
+                "save: '__metadata__' names the header's metadata in a .safetensors file, so it "
+                "cannot name an array there; save it as .npz or rename it"
+            )
+        try:
+            key.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(
+                f"save: the key {key!r} is not valid text (a lone surrogate), and a "
+                ".safetensors header is UTF-8; save it as .npz or rename it"
+            ) from None
         arr = value.data if isinstance(value, Tensor) else value
         if not isinstance(arr, np.ndarray):
             raise TypeError(
@@ -770,7 +784,9 @@ def _load_safetensors(target: str) -> dict[str, np.ndarray]:
         views = st.deserialize(data)
     except getattr(st, "SafetensorError", Exception) as e:
         hint = ""
-        if data[:2] == b"PK":
+        if _looks_like_safetensors(data[:16]):
+            pass  # a damaged safetensors file: the library's message says what is wrong
+        elif data[:2] == b"PK":
             hint = " It is a zip archive (such as a .npz checkpoint or a torch.save file)."
         elif data[:1] == b"\x80":
             hint = " It looks like a pickle, which chainrule never loads."
