@@ -55,8 +55,11 @@ and byte range, then the raw little-endian bytes) is what PyTorch users
 share weights in.  It holds one flat mapping from names to arrays, so
 :func:`save` takes a state dict there: str keys, numpy arrays or Tensors of
 bool, integer or float16/32/64 dtype; :func:`load` gives back a dict of
-numpy arrays.  A chainrule module's state dict already uses PyTorch's names
-(``0.weight``, ``hidden.bias``) and layout (a Linear weight is ``(out_features,
+numpy arrays.  The format sorts tensors its own way, so :func:`save` also
+records the dict's key order as JSON text in the header's metadata
+(``"chainrule.order"``), and :func:`load` restores it.  A chainrule
+module's state dict already uses PyTorch's names (``0.weight``,
+``hidden.bias``) and layout (a Linear weight is ``(out_features,
 in_features)``), so the file loads into the equivalent ``torch.nn`` model
 with ``load_state_dict``, and a file saved from PyTorch loads into the
 chainrule model (with matching dtypes: PyTorch defaults to float32,
@@ -372,8 +375,9 @@ def load(path: str | os.PathLike[str]) -> Any:
     numpy scalars), tuples as tuples, dicts with their keys and order.  A
     path ending in ``.safetensors`` is read as that format (from chainrule,
     PyTorch or anything else that writes it) and gives a dict of numpy
-    arrays, in the order the file lists them.  No file, whatever it holds,
-    is ever unpickled.
+    arrays, in the order they were saved when chainrule saved them (else in
+    the order the safetensors package reads them).  No file, whatever it
+    holds, is ever unpickled.
 
     Raises:
         FileNotFoundError: if there is no file at ``path``.
