@@ -111,3 +111,44 @@ def test_demo_tour_agrees_between_value_and_tensor_builds(capsys):
     np.testing.assert_allclose(w_hidden.grad, scalar, rtol=0, atol=1e-15)
     scalar = [[v["w5"].grad, v["w6"].grad], [v["w7"].grad, v["w8"].grad]]
     np.testing.assert_allclose(w_output.grad, scalar, rtol=0, atol=1e-15)
+
+
+@pytest.fixture(scope="module")
+def vanishing():
+    pytest.importorskip("matplotlib")
+    return _load("vanishing")
+
+
+def test_vanishing_gradients_show_in_sigmoid_and_not_in_relu(vanishing, tmp_path):
+    result = vanishing.main(steps=80, out_dir=str(tmp_path), quiet=True)
+    sig, relu = result["sigmoid"], result["relu"]
+    layers = vanishing.weight_names(sig["model"])
+    assert layers == vanishing.weight_names(relu["model"]) and len(layers) == 11
+    # At the first step, layer by layer from the input: the sigmoid network's
+    # weight gradients grow at every layer and span many orders of magnitude;
+    # ReLU's stay within a small factor of each other.
+    sig_start = np.array([sig["history"][0][n] for n in layers])
+    relu_start = np.array([relu["history"][0][n] for n in layers])
+    assert np.all(np.diff(sig_start) > 0)
+    assert sig_start[-1] / sig_start[0] > 1e5
+    assert relu_start.max() / relu_start.min() < 1e2
+    # The first layer's gradient over the last layer's, at every step.
+    assert sig["ratio"][0] < 1e-5 and np.all(sig["ratio"] < 0.2)
+    assert relu["ratio"][0] > 1e3 * sig["ratio"][0]
+    assert np.median(relu["ratio"]) > 0.1
+    # So the ReLU network learns the circle, and the sigmoid network stays at the
+    # loss of predicting the share of points inside it for every point.
+    _, y = vanishing.make_circle(rng=np.random.default_rng(0))
+    share = y.mean()
+    base_rate = -(share * np.log(share) + (1 - share) * np.log(1 - share))
+    assert abs(sig["losses"][-1] - base_rate) < 0.01
+    assert relu["losses"][-1] < 0.5 * relu["losses"][0] and relu["losses"][-1] < 0.5 * base_rate
+    picture = Path(result["picture"])
+    assert picture.parent == tmp_path and picture.read_bytes()[:8] == PNG
+
+
+def test_vanishing_cli(vanishing, tmp_path, capsys):
+    vanishing.cli(["--steps", "3", "--depth", "4", "--out", str(tmp_path)])
+    assert (tmp_path / "vanishing.png").read_bytes()[:8] == PNG
+    out = capsys.readouterr().out
+    assert "sigmoid" in out and "relu" in out and "at the start" in out

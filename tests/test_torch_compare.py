@@ -236,6 +236,8 @@ def test_flatten_matches_pytorch():
         ours, theirs = nn.Flatten(*dims), torch.nn.Flatten(*dims)
         assert repr(ours) == repr(theirs)
         _check(ours, theirs, x)
+
+
 # -- Tensor methods in PyTorch's names: forward and gradient ---------------------
 
 X = RNG.normal(size=(3, 4))

@@ -89,7 +89,19 @@ from .tensor import absolute as abs  # noqa: A004
 from .tensor import power as pow  # noqa: A004
 from .value import Value
 
-__version__ = "0.1.0"
+
+def __getattr__(name: str) -> str:
+    # chainrule.__version__ is looked up on first use (reading package
+    # metadata costs more than the rest of an import): the installed
+    # package's version, or a source tree's pyproject.toml's (chainrule._version).
+    if name == "__version__":
+        from ._version import find_version
+
+        version = find_version(__file__)
+        globals()["__version__"] = version
+        return version
+    raise AttributeError(f"module 'chainrule' has no attribute {name!r}")
+
 
 __all__ = [
     "OPS",

@@ -873,6 +873,7 @@ ERF = Op(
     "integrate to 2; smooth at every order.",
     elementwise=True,
     jvps=(lambda t, out, ctx, a: t * (_TWO_OVER_SQRT_PI * exp(-(a * a))),),
+)
 SIN = Op(
     "sin",
     "sin(x)",

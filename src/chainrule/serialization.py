@@ -1,4 +1,11 @@
-"""Checkpoints: saving and loading state dicts as numpy ``.npz`` files, without pickle.
+"""Checkpoints: state dicts saved as ``.npz`` or ``.safetensors`` files, never with pickle.
+
+The file's extension chooses the format: a path ending in ``.safetensors``
+(in any case) is read and written in the safetensors format, any other path
+as a numpy ``.npz`` archive.
+
+.npz checkpoints
+----------------
 
 :func:`save` takes a state dict, or any nesting of dicts, lists and tuples
 whose leaves are numpy arrays, Tensors, numbers, strings, booleans or None
@@ -40,6 +47,25 @@ link replaces the file the link points to and leaves the link in place.
 >>> state = cr.load(path)
 >>> sorted(state), bool((state["weight"] == model.weight.data).all())
 (['bias', 'weight'], True)
+
+.safetensors files
+------------------
+The safetensors format (a JSON header naming each tensor's dtype, shape
+and byte range, then the raw little-endian bytes) is what PyTorch users
+share weights in.  It holds one flat mapping from names to arrays, so
+:func:`save` takes a state dict there: str keys, numpy arrays or Tensors of
+bool, integer or float16/32/64 dtype; :func:`load` gives back a dict of
+numpy arrays.  The format sorts tensors its own way, so :func:`save` also
+records the dict's key order as JSON text in the header's metadata
+(``"chainrule.order"``), and :func:`load` restores it.  A chainrule
+module's state dict already uses PyTorch's names (``0.weight``,
+``hidden.bias``) and layout (a Linear weight is ``(out_features,
+in_features)``), so the file loads into the equivalent ``torch.nn`` model
+with ``load_state_dict``, and a file saved from PyTorch loads into the
+chainrule model (with matching dtypes: PyTorch defaults to float32,
+chainrule to float64).  Reading and writing go through the ``safetensors``
+package's numpy functions (``pip install 'chainrule[safetensors]'``); the
+format has no place for code, and saving is atomic as above.
 """
 
 from __future__ import annotations
@@ -54,14 +80,14 @@ import stat
 import struct
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import IO, Any, NoReturn
 
 import numpy as np
 
 from .tensor import Tensor
 
-__all__ = ["FORMAT_VERSION", "MARKER", "CheckpointError", "load", "save"]
+__all__ = ["FORMAT_VERSION", "MARKER", "SAFETENSORS_SUFFIX", "CheckpointError", "load", "save"]
 
 #: Name of the archive member that marks a chainrule checkpoint and holds its version.
 MARKER = "__chainrule_checkpoint__"
@@ -76,6 +102,28 @@ FORMAT_VERSION = 2
 _KINDS = "biufcUS"
 _LINK_HOPS = 40  # as many symbolic links as Linux follows before giving up (ELOOP)
 _CHUNK = 1 << 20  # bytes read from a member at a time
+
+#: The file extension that selects the safetensors format (compared without case).
+SAFETENSORS_SUFFIX = ".safetensors"
+# The safetensors dtype names numpy has a type for.  (BF16 and the 8-bit
+# floats have none; complex numbers are not in every safetensors release.)
+_ST_DTYPES = {
+    "BOOL": "?",
+    "U8": "u1",
+    "I8": "i1",
+    "U16": "<u2",
+    "I16": "<i2",
+    "U32": "<u4",
+    "I32": "<i4",
+    "U64": "<u8",
+    "I64": "<i8",
+    "F16": "<f2",
+    "F32": "<f4",
+    "F64": "<f8",
+}
+_ST_KINDS = {np.dtype(code).newbyteorder("=") for code in _ST_DTYPES.values()}
+# The header metadata entry in which save records the order of the state dict's keys.
+_ST_ORDER = "chainrule.order"
 
 
 class CheckpointError(ValueError):
@@ -94,13 +142,28 @@ def save(obj: Any, path: str | os.PathLike[str]) -> None:
     system allows, its owner and group); a new file gets ``0o666`` less the
     umask.  If ``path`` is a symbolic link, the file it points to is replaced.
 
+    A path ending in ``.safetensors`` writes that format, which holds one
+    flat dict of arrays: ``obj`` must then be a state dict (str keys; numpy
+    arrays or Tensors of a bool, integer or float16/32/64 dtype).
+
     Raises:
         TypeError: for a leaf that cannot be stored without pickle (an
             object array, a class instance, a dict key that is not a str or
-            int), naming where it is.
-        ValueError: for a dict, list or tuple that contains itself.
+            int), naming where it is; for ``.safetensors``, for anything but
+            a flat dict of such arrays.
+        ValueError: for a dict, list or tuple that contains itself; for
+            ``.safetensors``, for a key the format cannot hold (``__metadata__``,
+            or text that is not valid UTF-8).
         FileNotFoundError: if the folder to write in does not exist.
+        ImportError: for ``.safetensors`` when the safetensors package is
+            not installed.
     """
+    given = os.fspath(path)
+    if _is_safetensors(given):
+        # Encoded in full before any file is touched: a refused state dict leaves none behind.
+        data = _safetensors_bytes(obj)
+        _write_atomically(given, lambda f: f.write(data))
+        return
     nodes, arrays = _encode(obj)
     members: dict[str, np.ndarray] = {
         MARKER: np.array(FORMAT_VERSION, dtype=np.int64),
@@ -108,7 +171,11 @@ def save(obj: Any, path: str | os.PathLike[str]) -> None:
         STRUCTURE: np.array(json.dumps(nodes, allow_nan=True, separators=(",", ":"))),
     }
     members.update((str(k), arr) for k, arr in enumerate(arrays))
-    given = os.fspath(path)
+    _write_atomically(given, lambda f: np.savez(f, **members))  # type: ignore[arg-type]
+
+
+def _write_atomically(given: str, write: Callable[[IO[bytes]], Any]) -> None:
+    """Have ``write`` fill a temporary file next to ``given``'s target, then rename it over."""
     target = _follow_links(given)
     folder = os.path.dirname(os.path.abspath(target))
     if not os.path.isdir(folder):
@@ -116,7 +183,7 @@ def save(obj: Any, path: str | os.PathLike[str]) -> None:
     fd, tmp = _create_temp(folder, os.path.basename(target), target)
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **members)  # type: ignore[arg-type]
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
@@ -305,25 +372,40 @@ def load(path: str | os.PathLike[str]) -> Any:
     """Read a checkpoint written by :func:`save` and rebuild the saved object.
 
     Arrays come back as numpy arrays (Tensors as Tensors, numpy scalars as
-    numpy scalars), tuples as tuples, dicts with their keys and order.
+    numpy scalars), tuples as tuples, dicts with their keys and order.  A
+    path ending in ``.safetensors`` is read as that format (from chainrule,
+    PyTorch or anything else that writes it) and gives a dict of numpy
+    arrays, in the order they were saved when chainrule saved them (else in
+    the order the safetensors package reads them).  No file, whatever it
+    holds, is ever unpickled.
 
     Raises:
         FileNotFoundError: if there is no file at ``path``.
         CheckpointError: if the file is truncated or corrupted, is not a
-            chainrule checkpoint, holds anything :func:`save` would not have
-            written, or was written by a newer format version.
+            chainrule checkpoint (or not a safetensors file), holds anything
+            :func:`save` would not have written (for safetensors: a dtype
+            numpy has no type for, such as BF16), or was written by a newer
+            format version.
+        ImportError: for ``.safetensors`` when the safetensors package is
+            not installed.
     """
     target = os.fspath(path)
     if not os.path.exists(target):
         raise FileNotFoundError(f"load: no checkpoint at {target!r}")
+    if _is_safetensors(target):
+        return _load_safetensors(target)
     with open(target, "rb") as fh:
-        if fh.read(6) == b"\x93NUMPY":
+        head = fh.read(16)
+        if head.startswith(b"\x93NUMPY"):
             raise CheckpointError(
                 f"load: {target!r} is a single numpy array, not a chainrule checkpoint "
                 f"(no {MARKER!r} entry)"
             )
         fh.seek(0)
-        with _reading(target, "is truncated, corrupted or not a chainrule checkpoint"):
+        what = "is truncated, corrupted or not a chainrule checkpoint"
+        if _looks_like_safetensors(head):
+            what += f" (it starts like a safetensors file: name it *{SAFETENSORS_SUFFIX})"
+        with _reading(target, what):
             archive = zipfile.ZipFile(fh)
         with archive:
             return _Reader(archive, target, os.fstat(fh.fileno()).st_size).load()
@@ -615,6 +697,140 @@ class _Reader:
             self.fail(f"its {STRUCTURE!r} is nested too deeply to read")
         self.check_members(list(used), present)
         return obj
+
+
+# ---------------------------------------------------------------------------
+# safetensors.
+# ---------------------------------------------------------------------------
+
+
+def _is_safetensors(path: str) -> bool:
+    return path.lower().endswith(SAFETENSORS_SUFFIX)
+
+
+def _looks_like_safetensors(head: bytes) -> bool:
+    """Whether ``head`` (a file's first bytes) opens as a safetensors file does.
+
+    The format starts with the header's length (8 bytes, little-endian), then
+    the header, a JSON object.
+    """
+    return len(head) > 8 and head[8:9] == b"{" and 2 <= int.from_bytes(head[:8], "little") < 1 << 32
+
+
+def _safetensors_package(owner: str) -> Any:
+    """The ``safetensors`` package, or an ImportError that says how to install it."""
+    try:
+        # Imported when first needed: it is an optional dependency.
+        import safetensors
+        import safetensors.numpy
+    except ImportError as e:
+        raise ImportError(
+            f"{owner}: reading and writing .safetensors files needs the safetensors package; "
+            "install it with: pip install 'chainrule[safetensors]'"
+        ) from e
+    return safetensors
+
+
+def _safetensors_bytes(obj: Any) -> bytes:
+    """The whole safetensors file for the state dict ``obj``, checked before anything is written."""
+    if not isinstance(obj, Mapping):
+        raise TypeError(
+            f"save: a .safetensors file holds one flat dict of arrays (a state dict), got a "
+            f"{type(obj).__name__}; save nested checkpoints as .npz"
+        )
+    arrays: dict[str, np.ndarray] = {}
+    for key, value in obj.items():
+        if not isinstance(key, str):
+            raise TypeError(
+                f"save: the keys of a .safetensors file are str, got {type(key).__name__} {key!r}"
+            )
+        if key == "__metadata__":
+            raise ValueError(
+                "save: '__metadata__' names the header's metadata in a .safetensors file, so it "
+                "cannot name an array there; save it as .npz or rename it"
+            )
+        try:
+            key.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(
+                f"save: the key {key!r} is not valid text (a lone surrogate), and a "
+                ".safetensors header is UTF-8; save it as .npz or rename it"
+            ) from None
+        arr = value.data if isinstance(value, Tensor) else value
+        if not isinstance(arr, np.ndarray):
+            raise TypeError(
+                f"save: a .safetensors file holds only arrays, but {key!r} is a "
+                f"{type(value).__name__}; save nested checkpoints or other values as .npz"
+            )
+        if arr.dtype.newbyteorder("=") not in _ST_KINDS:
+            raise TypeError(
+                f"save: {key!r} has dtype {arr.dtype}, which the safetensors format cannot "
+                "hold here (it takes bool, integers and float16/32/64); save it as .npz"
+            )
+        # The library copies the array's memory as it lies: give it C order.
+        arrays[key] = arr if arr.flags.c_contiguous else np.array(arr, order="C")
+    st = _safetensors_package("save")
+    # The format stores tensors sorted its own way; the header's free-text
+    # metadata keeps the dict's order, so that load gives it back.
+    order = json.dumps(list(arrays), separators=(",", ":"))
+    return bytes(st.numpy.save(arrays, metadata={_ST_ORDER: order}))
+
+
+def _load_safetensors(target: str) -> dict[str, np.ndarray]:
+    """Read the safetensors file ``target`` as a dict of (writable, native-order) numpy arrays."""
+    st = _safetensors_package("load")
+    with open(target, "rb") as fh:
+        data = fh.read()
+    try:
+        # The library checks the header against the bytes: every range within
+        # the file, none overlapping, the whole file covered, shapes matching
+        # the dtypes' sizes.
+        views = st.deserialize(data)
+    except getattr(st, "SafetensorError", Exception) as e:
+        hint = ""
+        if _looks_like_safetensors(data[:16]):
+            pass  # a damaged safetensors file: the library's message says what is wrong
+        elif data[:2] == b"PK":
+            hint = " It is a zip archive (such as a .npz checkpoint or a torch.save file)."
+        elif data[:1] == b"\x80":
+            hint = " It looks like a pickle, which chainrule never loads."
+        raise CheckpointError(
+            f"load: {target!r} is truncated, corrupted or not a safetensors file ({e}).{hint}"
+        ) from e
+    out: dict[str, np.ndarray] = {}
+    for name, view in sorted(views, key=_file_order(data, [name for name, _ in views])):
+        code = _ST_DTYPES.get(view["dtype"])
+        if code is None:
+            raise CheckpointError(
+                f"load: {target!r} holds {name!r} as {view['dtype']}, a dtype numpy has no "
+                f"type for (it reads {', '.join(_ST_DTYPES)})"
+            )
+        dtype = np.dtype(code)
+        flat = np.frombuffer(view["data"], dtype=dtype)
+        # A copy in native byte order: writable, and independent of the file's bytes.
+        out[name] = flat.astype(dtype.newbyteorder("=")).reshape(view["shape"])
+    return out
+
+
+def _file_order(data: bytes, names: list[str]) -> Callable[[tuple[str, Any]], int]:
+    """A sort key giving the order a chainrule save recorded in the header, if it did.
+
+    Files from elsewhere, or whose recorded order does not list exactly their
+    tensors, keep the order the library reads them in.
+    """
+    keep = {name: i for i, name in enumerate(names)}
+    try:
+        size = int.from_bytes(data[:8], "little")
+        recorded = json.loads(json.loads(data[8 : 8 + size])["__metadata__"][_ST_ORDER])
+    except (ValueError, KeyError, TypeError):
+        recorded = None
+    if (
+        isinstance(recorded, list)
+        and all(isinstance(name, str) for name in recorded)
+        and sorted(recorded) == sorted(names)
+    ):
+        keep = {name: i for i, name in enumerate(recorded)}
+    return lambda item: keep[item[0]]
 
 
 def _few(items: list[Any]) -> str:

@@ -1,6 +1,10 @@
-"""Gradient clipping: ``clip_grad_norm_`` and ``clip_grad_value_``, as PyTorch defines them.
+"""Gradient tools: clipping as PyTorch defines it, and gradient norms to watch training by.
 
-Both change the ``.grad`` of the given parameters in place (between
+``clip_grad_norm_`` and ``clip_grad_value_`` clip gradients;
+``grad_norms`` measures each parameter's gradient and ``plot_grad_flow``
+draws those measurements over training, layer by layer (with matplotlib).
+
+Both clipping functions change the ``.grad`` of the given parameters in place (between
 ``backward()`` and the optimizer's ``step()``) and skip parameters without a
 gradient.  Where ``.grad`` is a Tensor left by ``backward(create_graph=True)``,
 its numbers are changed in place and its version bumped, so a graph that used
@@ -19,14 +23,18 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..tensor import Tensor
+from .module import Module
 
-__all__ = ["clip_grad_norm_", "clip_grad_value_"]
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+__all__ = ["clip_grad_norm_", "clip_grad_value_", "grad_norms", "plot_grad_flow"]
 
 
 def _grads(owner: str, parameters: Tensor | Iterable[Tensor]) -> list[tuple[Tensor, np.ndarray]]:
@@ -151,3 +159,102 @@ def _bound(owner: str, name: str, value: Any) -> float:
     if not bound >= 0:
         raise ValueError(f"{owner}: {name} must be non-negative, got {bound}")
     return bound
+
+
+def grad_norms(model: Module) -> dict[str, float]:
+    """The Euclidean (Frobenius) norm of each parameter's gradient, by dotted name.
+
+    ``{"0.weight": ||dL/dW0||, "0.bias": ..., ...}`` in the order of
+    ``model.named_parameters()``, for the parameters that have a gradient
+    (frozen ones, or all before the first ``backward()``, are left out).
+    Called after ``backward()`` at each step, it shows how the gradient
+    signal reaches each layer: in a deep network it can shrink layer by
+    layer towards the input (vanishing) or grow (exploding), and the norms
+    show which.  :func:`plot_grad_flow` draws a list of them.
+
+    >>> import chainrule as cr
+    >>> from chainrule import nn
+    >>> layer = nn.Linear(2, 1, weight=[[3.0, 4.0]], bias=[0.0])
+    >>> layer(cr.Tensor([[1.0, 0.0], [0.0, 1.0]])).sum().backward()  # dL/dW = [[1, 1]]
+    >>> {name: round(n, 4) for name, n in grad_norms(layer).items()}
+    {'weight': 1.4142, 'bias': 2.0}
+    """
+    if not isinstance(model, Module):
+        raise TypeError(f"grad_norms: expected an nn.Module, got {type(model).__name__}")
+    out: dict[str, float] = {}
+    for name, p in model.named_parameters():
+        g = p.grad
+        if g is None:
+            continue
+        arr = g.data if isinstance(g, Tensor) else g
+        # In float64, so that a float32 gradient's squares cannot overflow.
+        out[name] = float(np.linalg.norm(np.asarray(arr, dtype=np.float64).ravel()))
+    return out
+
+
+def plot_grad_flow(
+    history: Sequence[Mapping[str, float]],
+    ax: Axes | None = None,
+    *,
+    names: Sequence[str] | None = None,
+    title: str | None = None,
+) -> Axes:
+    """Draw gradient norms over training: one line per parameter, on a log scale.
+
+    ``history`` holds one :func:`grad_norms` result per training step.  Lines
+    are coloured by the parameter's place in the model, from the first layer
+    (dark) to the last (light), so a gap that opens between the first layers
+    and the last ones is vanishing gradients at sight.  ``names`` picks the
+    parameters to draw (default: all, in the order first met); ``ax`` is the
+    matplotlib Axes to draw on (default: a new figure's).  Returns the Axes.
+
+    Needs matplotlib (``pip install matplotlib``, or the ``examples`` extra);
+    it is imported only here.
+    """
+    try:
+        import matplotlib
+    except ImportError as e:
+        raise ImportError(
+            "plot_grad_flow: drawing needs matplotlib; install it with: pip install matplotlib "
+            "(or pip install 'chainrule[examples]')"
+        ) from e
+    if isinstance(history, Mapping) or not isinstance(history, Sequence):
+        raise TypeError(
+            "plot_grad_flow: history must be a list of grad_norms(model) results (one per "
+            f"step), got {type(history).__name__}"
+        )
+    if not history:
+        raise ValueError("plot_grad_flow: history is empty; record grad_norms(model) each step")
+    for step, record in enumerate(history):
+        if not isinstance(record, Mapping):
+            raise TypeError(
+                f"plot_grad_flow: history[{step}] is a {type(record).__name__}, not a dict of "
+                "gradient norms"
+            )
+    seen: dict[str, None] = {}
+    for record in history:
+        seen.update(dict.fromkeys(record))
+    chosen = list(seen) if names is None else list(names)
+    unknown = [n for n in chosen if n not in seen]
+    if unknown:
+        raise ValueError(
+            f"plot_grad_flow: no recorded norms for {unknown}; recorded are {list(seen)}"
+        )
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=(6, 4))
+    colours = matplotlib.colormaps["viridis"]
+    steps = np.arange(len(history))
+    for i, name in enumerate(chosen):
+        # A step without this parameter's gradient leaves a gap in its line.
+        values = np.array([float(r.get(name, np.nan)) for r in history])
+        shade = 0.9 * i / max(len(chosen) - 1, 1)
+        ax.plot(steps, values, color=colours(shade), label=name, linewidth=1.2)
+    ax.set_yscale("log")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("gradient norm")
+    if title is not None:
+        ax.set_title(title)
+    ax.legend(fontsize="x-small", ncol=2 if len(chosen) > 8 else 1)
+    return ax
