@@ -31,6 +31,7 @@ from .creation import (
     zeros,
     zeros_like,
 )
+from .derive import Derivation, derive
 from .draw import draw, draw_backward
 from .engine import AnomalyError, InplaceError, Node, grad
 from .explain import explain
@@ -39,6 +40,7 @@ from .modes import detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from .ops import OPS, Op
 from .random import manual_seed
 from .serialization import load, save
+from .symbolic import symbolic
 from .tensor import (
     Tensor,
     ValuesIndices,
@@ -67,6 +69,7 @@ __version__ = "0.1.0"
 __all__ = [
     "OPS",
     "AnomalyError",
+    "Derivation",
     "GradcheckError",
     "InplaceError",
     "Node",
@@ -78,6 +81,7 @@ __all__ = [
     "cat",
     "clip",
     "concatenate",
+    "derive",
     "detect_anomaly",
     "draw",
     "draw_backward",
@@ -117,6 +121,7 @@ __all__ = [
     "softmax",
     "sqrt",
     "stack",
+    "symbolic",
     "tanh",
     "tensor",
     "where",

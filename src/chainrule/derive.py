@@ -49,12 +49,15 @@ Forward pass
   y = tanh(w·x) = tanh(-2·0.5) = -0.761594156
 Backward pass (δ[q] = ∂y/∂q, each written once and reused)
   δ[y] = 1
-  ∂y/∂w = (1-t^2)·x = 0.419974342·0.5 = 0.209987171
-  δ[w] = δ[y]·∂y/∂w = 1·0.209987171 = 0.209987171
-    check: autodiff 0.209987171, finite difference 0.209987171: agree
-  ∂y/∂x = (1-t^2)·w = 0.419974342·(-2) = -0.839948683
+  ∂y/∂x = (1-y^2)·w = 0.419974342·(-2) = -0.839948683
   δ[x] = δ[y]·∂y/∂x = 1·(-0.839948683) = -0.839948683
     check: autodiff -0.839948683, finite difference -0.839948683: agree
+  ∂y/∂w = (1-y^2)·x = 0.419974342·0.5 = 0.209987171
+  δ[w] = δ[y]·∂y/∂w = 1·0.209987171 = 0.209987171
+    check: autodiff 0.209987171, finite difference 0.209987171: agree
+Gradients
+  ∂y/∂w = δ[w] = 0.209987171
+  ∂y/∂x = δ[x] = -0.839948683
 """
 
 from __future__ import annotations
@@ -271,6 +274,9 @@ class Derivation:
 def _wrapped(lines: Iterable[Line], width: int) -> list[str]:
     out: list[str] = []
     for line in lines:
+        if line.kind == "note":
+            out.append(line.text())
+            continue
         out += textwrap.wrap(
             line.text(),
             width,
@@ -435,7 +441,7 @@ def _formula(op: Op, i: int, operands: Sequence[Shown], output: Shown) -> Shown:
     names = list(op.operands) or (["x"] if len(operands) == 1 else ["a", "b"])
     if len(operands) == 1 and names == ["x"] and "a" in template and "x" not in template:
         names = ["a"]
-    table: dict[str, Shown] = {n: s for n, s in zip(names, operands)}
+    table: dict[str, Shown] = dict(zip(names, operands))
     if len(operands) == 1:
         for letter in "st":
             if letter not in table:
@@ -699,6 +705,7 @@ class _Deriver:
         else:
             self.notation = "matrix"
         self.replay = _Replay(self.order, output)
+        self.by_label: dict[str, int] = {}
 
     # -- names --------------------------------------------------------------
 
@@ -781,7 +788,7 @@ class _Deriver:
         return found
 
     def operand_shown(self, node: Node, k: int, p: Any) -> Shown:
-        """Operand ``p`` of element ``k`` of ``node`` (an elementwise op), as the formula shows it."""
+        """Operand ``p`` of element ``k`` of ``node`` (elementwise), as a formula shows it."""
         if isinstance(p, Node) and id(p) in self.quantity and np.size(p.data) > 1:
             src = _broadcast_source(k, np.shape(node.data), np.shape(p.data))
             return self.shown_elem(p, src)
@@ -804,7 +811,7 @@ class _Deriver:
         self, user: Node, j: int, q: Node, k: int, chains: list[Chain]
     ) -> tuple[Line, float]:
         lhs_t = f"∂{self.elem_name(user, j)}/∂{self.elem_name(q, k)}"
-        lhs_x = f"\\frac{{\\partial {self.shown_elem(user, j).tex}}}{{\\partial {self.shown_elem(q, k).tex}}}"
+        lhs_x = _partial(self.shown_elem(user, j).tex, self.shown_elem(q, k).tex)
         formulas: list[Shown] = []
         numbers: list[Shown] = []
         value = 0.0
@@ -849,6 +856,11 @@ class _Deriver:
             backward, gradients = self.matrix_backward()
         else:
             backward, gradients = self.element_backward()
+        order = {id(w): k for k, w in enumerate(self.wanted)}
+        gradients = dict(
+            sorted(gradients.items(), key=lambda kv: (order.get(self.by_label[kv[0]], 0), 0))
+        )
+        backward += self.gradient_lines(gradients)
         return Derivation(self.name(self.output), forward, backward, self.notation, gradients)
 
     def autodiff(self, nodes: list[Node]) -> dict[Node, Any]:
@@ -935,14 +947,37 @@ class _Deriver:
                 lines.append(line)
                 if id(q) in wanted_ids:
                     gradients[qn.text] = total
+                    self.by_label[qn.text] = id(q)
         return lines, gradients
 
     def delta_lhs(self, q: Shown, wanted: bool) -> tuple[str, str]:
-        """``δ[q]``; for a wanted node, the gradient it is: ``∂output/∂q``."""
-        if not wanted:
-            return f"δ[{q.text}]", f"\\delta[{q.tex}]"
+        """``δ[q]``, as text and LaTeX."""
+        return f"δ[{q.text}]", f"\\delta[{q.tex}]"
+
+    def gradient_lines(self, gradients: dict[str, Any]) -> list[Line]:
+        """The answers, in the order asked for: ``∂output/∂q = δ[q] = value``."""
         out = self.shown_elem(self.output, 0)
-        return f"∂{out.text}/∂{q.text}", f"\\frac{{\\partial {out.tex}}}{{\\partial {q.tex}}}"
+        lines = [Line("note", "", [("Gradients", "")])]
+        for key, value in gradients.items():
+            m = re.fullmatch(r"(.*)\[(.*)\]", key)
+            tex = _tex_name(m.group(1)) + "_{[" + m.group(2) + "]}" if m else _tex_name(key)
+            shown = _show(np.asarray(value)) if np.ndim(value) else _num(value)
+            lines.append(
+                Line(
+                    "gradient",
+                    key,
+                    [
+                        (
+                            f"∂{out.text}/∂{key}",
+                            f"\\frac{{\\partial {out.tex}}}{{\\partial {tex}}}",
+                        ),
+                        (f"δ[{key}]", f"\\delta[{tex}]"),
+                        (shown, shown),
+                    ],
+                    value=_plain(value),
+                )
+            )
+        return lines
 
     def _missing_note(self) -> str:
         return "no finite difference: no forward replay for " + ", ".join(self.replay.missing)
@@ -1009,6 +1044,7 @@ class _Deriver:
                 )
                 if id(q) in wanted_ids:
                     gradients[qn.text] = np.asarray(total)
+                    self.by_label[qn.text] = id(q)
             if q._op is None:
                 continue
             # Hand δ[q] down q's folded expression, op by op, with the engine's rules.
@@ -1064,6 +1100,11 @@ class _Deriver:
             f"\\operatorname{{{op.name}}}^{{\\top}}\\left({g.tex}\\right)",
             _ATOM,
         )
+
+
+def _partial(top: str, bottom: str) -> str:
+    """``∂top/∂bottom`` in LaTeX."""
+    return f"\\frac{{\\partial {top}}}{{\\partial {bottom}}}"
 
 
 def _fd_agrees(fd: float, auto: float, tol: float) -> bool:
