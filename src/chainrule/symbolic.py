@@ -207,6 +207,11 @@ class Sym(Node):
         return Sym(out)
 
 
+def _expr(sp: Any, x: Any) -> Any:
+    """A SymPy expression: plain numbers (a rule's 0.0 where it selects) become exact ones."""
+    return x if isinstance(x, sp.Basic) else _number(x)
+
+
 def _scalar(x: Any) -> Any:
     return x.item() if isinstance(x, np.ndarray) else x
 
@@ -546,7 +551,7 @@ def symbolic(output: Node, wrt: Node | Iterable[Node] | None = None) -> Symbolic
             earlier = grads.get(id(p))
             grads[id(p)] = share if earlier is None else earlier + share
 
-    expression = _scalar(np.asarray(out_sym.data, dtype=object).reshape(-1)[0])
+    expression = _expr(sp, np.asarray(out_sym.data, dtype=object).reshape(-1)[0])
     gradients: dict[str, Any] = {}
     for w in wanted:
         g = grads.get(id(w))
@@ -554,8 +559,8 @@ def symbolic(output: Node, wrt: Node | Iterable[Node] | None = None) -> Symbolic
         if isinstance(sym, np.ndarray):
             data = None if g is None else np.asarray(g.data, dtype=object)
             for idx, s in np.ndenumerate(sym):
-                gradients[str(s)] = sp.Integer(0) if data is None else data[idx]
+                gradients[str(s)] = _expr(sp, 0 if data is None else data[idx])
         elif sym is not None:
-            gradients[str(sym)] = sp.Integer(0) if g is None else _scalar(g.data)
+            gradients[str(sym)] = _expr(sp, 0 if g is None else _scalar(g.data))
     out_name = output.name or names[id(output)]
     return Symbolic(expression, symbols, gradients, values, out_name)
