@@ -49,15 +49,15 @@ Forward pass
   y = tanh(w·x) = tanh(-2·0.5) = -0.761594156
 Backward pass (δ[q] = ∂y/∂q, each written once and reused)
   δ[y] = 1
-  ∂y/∂x = (1-y^2)·w = 0.419974342·(-2) = -0.839948683
-  δ[x] = δ[y]·∂y/∂x = 1·(-0.839948683) = -0.839948683
-    check: autodiff -0.839948683, finite difference -0.839948683: agree
-  ∂y/∂w = (1-y^2)·x = 0.419974342·0.5 = 0.209987171
-  δ[w] = δ[y]·∂y/∂w = 1·0.209987171 = 0.209987171
-    check: autodiff 0.209987171, finite difference 0.209987171: agree
+  ∂y/∂x = (1-y^2)·w = 0.4199743416·(-2) = -0.8399486832
+  δ[x] = δ[y]·∂y/∂x = 1·(-0.8399486832) = -0.8399486832
+    check: autodiff -0.8399486832, finite difference -0.8399486832: agree
+  ∂y/∂w = (1-y^2)·x = 0.4199743416·0.5 = 0.2099871708
+  δ[w] = δ[y]·∂y/∂w = 1·0.2099871708 = 0.2099871708
+    check: autodiff 0.2099871708, finite difference 0.2099871708: agree
 Gradients
-  ∂y/∂w = δ[w] = 0.209987171
-  ∂y/∂x = δ[x] = -0.839948683
+  ∂y/∂w = δ[w] = 0.2099871708
+  ∂y/∂x = δ[x] = -0.8399486832
 """
 
 from __future__ import annotations
@@ -231,7 +231,7 @@ class Derivation:
         """The derivation as plain text, no line longer than ``width`` columns."""
         out = ["Forward pass"]
         out += _wrapped(self.forward, width)
-        out.append(self._heading())
+        out += textwrap.wrap(self._heading(), width)
         out += _wrapped(self.backward, width)
         return "\n".join(out)
 
@@ -296,11 +296,12 @@ def _wrapped(lines: Iterable[Line], width: int) -> list[str]:
 
 
 def _num(x: Any) -> str:
-    """A number as the derivation prints it: nine significant digits."""
+    """A number as the derivation prints it: ten significant digits (a figure given to nine
+    decimals, such as 1.105905967, is printed in full)."""
     x = float(x)
     if x == int(x) and abs(x) < 1e15:
         return str(int(x))
-    return f"{x:.9g}"
+    return f"{x:.10g}"
 
 
 def _show(x: Any) -> str:
