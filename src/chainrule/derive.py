@@ -135,6 +135,7 @@ class Line:
         terms: for a delta, the number of each term of its sum, in order; for
             a local line, the number of each factor (of each path, when the
             quantity appears more than once).
+        users: for a delta, the quantity ``c`` of each term ``δ[c] · ∂c/∂q``.
         autodiff, finite_difference, agree: the checks of a delta (None elsewhere).
     """
 
@@ -144,6 +145,7 @@ class Line:
     value: Any = None
     user: str | None = None
     terms: list[Any] = field(default_factory=list)
+    users: list[str] = field(default_factory=list)
     autodiff: Any = None
     finite_difference: Any = None
     agree: bool | None = None
@@ -173,6 +175,7 @@ class Line:
             "latex": self.latex(),
             "value": _plain(self.value),
             "terms": [_plain(t) for t in self.terms],
+            "users": list(self.users),
             "autodiff": _plain(self.autodiff),
             "finite_difference": _plain(self.finite_difference),
             "agree": self.agree,
@@ -218,6 +221,28 @@ class Derivation:
     @property
     def lines(self) -> list[Line]:
         return self.forward + self.backward
+
+    def line(self, kind: str, quantity: str, user: str | None = None) -> Line:
+        """The line of ``kind`` about ``quantity`` (for a local line, as used by ``user``).
+
+        >>> import chainrule as cr
+        >>> x = cr.Value(3.0, name="x")
+        >>> y = x * x
+        >>> cr.derive(y).line("local", "x", user="mul#1").text()
+        '∂mul#1/∂x = x + x = 3 + 3 = 6'
+        """
+        for line in self.lines:
+            if line.kind == kind and line.quantity == quantity and line.user == user:
+                return line
+        raise KeyError(f"derive: no {kind} line for {quantity}" + (f" in {user}" if user else ""))
+
+    def term(self, quantity: str, through: str) -> float:
+        """The term ``δ[through] · ∂through/∂quantity`` of ``δ[quantity]``: the part of
+        the gradient that flows through the quantity ``through``."""
+        line = self.line("delta", quantity)
+        if through not in line.users:
+            raise KeyError(f"derive: δ[{quantity}] has no term through {through}")
+        return float(line.terms[line.users.index(through)])
 
     @property
     def steps(self) -> list[dict[str, Any]]:
@@ -729,19 +754,45 @@ class _Deriver:
 
     # -- forward ------------------------------------------------------------
 
-    def expression(self, node: Any, numbers: bool, top: bool = False) -> Shown:
-        """``node`` folded: quantities by name (or number), unnamed single-use nodes inlined."""
+    def expression(
+        self, node: Any, numbers: bool, top: bool = False, k: int | None = None
+    ) -> Shown:
+        """``node`` folded: quantities by name (or number), unnamed single-use nodes inlined.
+
+        With ``k``, element ``k`` of it, in index notation: elementwise ops pass each
+        operand the element broadcasting placed there; another op shows its whole
+        expression, indexed (``(W @ x)[0]``).
+        """
         if not isinstance(node, Node):
+            if k is not None and np.size(node) > 1:
+                return _number_shown(np.asarray(node).reshape(-1)[k])
             return _number_shown(node)
+        indexed = k is not None and np.size(node.data) > 1
         is_quantity = id(node) in self.quantity or node._op is None
         if is_quantity and not top:
-            if numbers:
-                return _number_shown(node.data)
-            if node._op is None and not node.requires_grad and not node.name:
-                return _number_shown(node.data)
+            if numbers or (node._op is None and not node.requires_grad and not node.name):
+                data = np.asarray(node.data).reshape(-1)[k] if indexed else node.data
+                return _number_shown(data)
+            if indexed:
+                return self.shown_elem(node, k)  # type: ignore[arg-type]
             return self.shown_elem(node, 0) if np.size(node.data) == 1 else self._whole(node)
-        assert node._op is not None
-        return _apply(node._op, [self.expression(p, numbers) for p in node._parents])
+        op = node._op
+        assert op is not None
+        if indexed and op.elementwise:
+            shape = np.shape(node.data)
+            return _apply(
+                op,
+                [
+                    self.expression(p, numbers, k=_source(k, shape, p))  # type: ignore[arg-type]
+                    for p in node._parents
+                ],
+            )
+        whole = _apply(op, [self.expression(p, numbers) for p in node._parents])
+        if not indexed:
+            return whole
+        idx = ", ".join(str(int(i)) for i in np.unravel_index(k, np.shape(node.data)))  # type: ignore[arg-type]
+        inner = _paren(whole, whole.prec < _ATOM)
+        return Shown(f"{inner.text}[{idx}]", f"{inner.tex}_{{[{idx}]}}", _ATOM)
 
     def _whole(self, node: Node) -> Shown:
         name = self.name(node)
@@ -788,25 +839,16 @@ class _Deriver:
                     stack.append((p, pk, step))
         return found
 
-    def operand_shown(self, node: Node, k: int, p: Any) -> Shown:
-        """Operand ``p`` of element ``k`` of ``node`` (elementwise), as a formula shows it."""
-        if isinstance(p, Node) and id(p) in self.quantity and np.size(p.data) > 1:
-            src = _broadcast_source(k, np.shape(node.data), np.shape(p.data))
-            return self.shown_elem(p, src)
-        return self.expression(p, False)
-
     def factor_formula(self, f: Factor) -> Shown:
+        """The rule table's formula for one factor, operands shown at their elements."""
         node = f.node
         assert node._op is not None
+        shape = np.shape(node.data)
         if node._op.elementwise:
-            args = [self.operand_shown(node, f.k, p) for p in node._parents]
+            args = [self.expression(p, False, k=_source(f.k, shape, p)) for p in node._parents]
         else:
             args = [self.expression(p, False) for p in node._parents]
-        if id(node) in self.quantity and np.size(node.data) > 1:
-            me = self.shown_elem(node, f.k)
-        else:
-            me = self.expression(node, False)
-        return _formula(node._op, f.i, args, me)
+        return _formula(node._op, f.i, args, self.expression(node, False, k=f.k))
 
     def local_line(
         self, user: Node, j: int, q: Node, k: int, chains: list[Chain]
@@ -894,7 +936,9 @@ class _Deriver:
                 dterms_t: list[Shown] = []
                 nterms_t: list[Shown] = []
                 values: list[float] = []
+                users: list[str] = []
                 for user, j, chains in incoming.get((id(q), k), []):
+                    users.append(self.elem_name(user, j))
                     line, local = self.local_line(user, j, q, k, chains)
                     lines.append(line)
                     d = delta.get((id(user), j), 0.0)
@@ -940,6 +984,7 @@ class _Deriver:
                     parts,
                     value=total,
                     terms=values,
+                    users=users,
                     autodiff=auto_k,
                     finite_difference=fd,
                     agree=ok,
@@ -1101,6 +1146,13 @@ class _Deriver:
             f"\\operatorname{{{op.name}}}^{{\\top}}\\left({g.tex}\\right)",
             _ATOM,
         )
+
+
+def _source(k: int, shape: tuple[int, ...], operand: Any) -> int:
+    """The flat index of the operand's element that broadcasting placed at element ``k``."""
+    return _broadcast_source(
+        k, shape, np.shape(operand.data if isinstance(operand, Node) else operand)
+    )
 
 
 def _partial(top: str, bottom: str) -> str:
