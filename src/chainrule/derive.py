@@ -164,7 +164,11 @@ class Line:
         fd = "n/a" if self.finite_difference is None else _show(self.finite_difference)
         verdict = "agree" if self.agree else "DISAGREE"
         extra = f" ({self.check_note})" if self.check_note else ""
-        return f"check: autodiff {_show(self.autodiff)}, finite difference {fd}: {verdict}{extra}"
+        auto = _show(self.autodiff)
+        if np.ndim(self.autodiff):  # a whole tensor: how far it is, rather than all of it again
+            gap = np.max(np.abs(np.asarray(self.value, dtype=np.float64) - self.autodiff))
+            auto = f"differs by at most {gap:.1e}"
+        return f"check: autodiff {auto}, finite difference {fd}: {verdict}{extra}"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -1121,7 +1125,7 @@ class _Deriver:
         assert op is not None
         args = [self.expression(a, False) for a in node._parents]
         if op.elementwise:
-            f = _formula(op, i, args, self.expression(node, False, top=True))
+            f = _formula(op, i, args, self.expression(node, False))
             if f.text == "1":
                 return g
             if f.text == "-1":
