@@ -31,6 +31,7 @@ from .creation import (
     zeros,
     zeros_like,
 )
+from .derive import Derivation, derive
 from .draw import draw, draw_backward
 from .engine import AnomalyError, InplaceError, Node, grad
 from .explain import explain
@@ -39,6 +40,7 @@ from .modes import detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from .ops import OPS, Op
 from .random import manual_seed
 from .serialization import load, save
+from .symbolic import symbolic
 from .tensor import (
     Tensor,
     ValuesIndices,
@@ -106,6 +108,7 @@ def __getattr__(name: str) -> str:
 __all__ = [
     "OPS",
     "AnomalyError",
+    "Derivation",
     "GradcheckError",
     "InplaceError",
     "Node",
@@ -124,6 +127,7 @@ __all__ = [
     "concatenate",
     "cos",
     "cumsum",
+    "derive",
     "detect_anomaly",
     "draw",
     "draw_backward",
@@ -180,6 +184,7 @@ __all__ = [
     "squeeze",
     "stack",
     "std",
+    "symbolic",
     "t",
     "tanh",
     "tensor",

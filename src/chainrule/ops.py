@@ -47,6 +47,10 @@ class Op:
         elementwise: True when output element ``k`` depends only on element
             ``k`` of each (broadcast) input, so a local derivative is a number
             per element.
+        matrix: optional, for ops that are not elementwise: each input's VJP
+            in matrix notation, written with ``g`` for the output's gradient
+            (a matrix product's ``g b^T`` and ``a^T g``), as :func:`chainrule.derive`
+            prints it.
     """
 
     __slots__ = (
@@ -54,6 +58,7 @@ class Op:
         "elementwise",
         "formulas",
         "jvps",
+        "matrix",
         "name",
         "operands",
         "symbol",
@@ -77,6 +82,7 @@ class Op:
         jvps: Sequence[Jvp] | None = None,
         njvp: Jvp | None = None,
         operands: Sequence[str] = (),
+        matrix: Sequence[str] = (),
     ) -> None:
         self.name = name
         self.symbol = symbol
@@ -102,6 +108,7 @@ class Op:
         self.elementwise = elementwise
         self.doc = doc
         self.operands = tuple(operands)
+        self.matrix = tuple(matrix)
         if name in OPS:
             raise ValueError(f"op {name!r} is defined twice")
         OPS[name] = self

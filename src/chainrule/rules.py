@@ -660,6 +660,7 @@ MATMUL = Op(
     ("b^T (row of b)", "a^T (column of a)"),
     "Matrix product C = AB: dL/dA = dL/dC B^T, dL/dB = A^T dL/dC (batched and 1-D as numpy).",
     jvps=(lambda t, out, ctx, a, b: t @ b, lambda t, out, ctx, a, b: a @ t),
+    matrix=("g b^T", "a^T g"),
 )
 SUM = Op(
     "sum",

@@ -1,0 +1,230 @@
+"""chainrule.symbolic: the rule table run on SymPy expressions, proved against sympy.diff."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule.nn import functional as F
+from chainrule.tutorial.network import build_tensors, build_values
+from chainrule.tutorial.reference import PUBLISHED, WEIGHT_NAMES, agrees
+
+# (chainrule.symbolic, the attribute, is the function; the module is imported by name)
+symbolic_module = importlib.import_module("chainrule.symbolic")
+
+needs_sympy = pytest.mark.skipif(
+    importlib.util.find_spec("sympy") is None,
+    reason="SymPy is the symbolic extra (pip install 'chainrule[symbolic]')",
+)
+
+W3 = np.array([0.7, -1.3, 0.4])  # fixed weights that reduce a tensor to one number
+
+
+def leaf(values, name):
+    return cr.Tensor(np.array(values, dtype=np.float64), requires_grad=True, name=name)
+
+
+def reduce(t):
+    """A scalar from any small tensor: a weighted sum (sum and mul are ops of their own)."""
+    weights = np.resize(W3, t.shape) if t.shape else 0.7
+    return (t * weights).sum()
+
+
+def _setitem():
+    x = leaf([0.3, -0.8, 1.1], "x")
+    v = leaf([2.0], "v")
+    y = x * 1.0
+    y[1:2] = v
+    return reduce(y)
+
+
+# One small graph per op of the rule table that SymPy can run.
+CASES = {
+    "add": lambda: reduce(leaf([0.3, -0.2, 1.5], "a") + leaf([1.2, 0.5, -0.7], "b")),
+    "sub": lambda: reduce(leaf([0.3, -0.2, 1.5], "a") - leaf([1.2, 0.5, -0.7], "b")),
+    "mul": lambda: reduce(leaf([0.3, -0.2, 1.5], "a") * leaf([1.2, 0.5, -0.7], "b")),
+    "div": lambda: reduce(leaf([0.3, -0.2, 1.5], "a") / leaf([1.2, 0.5, 0.7], "b")),
+    "neg": lambda: reduce(-leaf([0.3, -0.2, 1.5], "a")),
+    "pow": lambda: reduce(leaf([0.3, 0.2, 1.5], "a") ** leaf([1.2, 0.5, -0.7], "b")),
+    "exp": lambda: reduce(leaf([0.3, -0.2, 1.5], "x").exp()),
+    "log": lambda: reduce(leaf([0.3, 0.2, 1.5], "x").log()),
+    "tanh": lambda: reduce(leaf([0.3, -0.2, 1.5], "x").tanh()),
+    "sigmoid": lambda: reduce(leaf([0.3, -0.2, 1.5], "x").sigmoid()),
+    "softplus": lambda: reduce(F.softplus(leaf([0.3, -0.2, 1.5], "x"))),
+    "sqrt": lambda: reduce(leaf([0.3, 0.2, 1.5], "x").sqrt()),
+    "where": lambda: reduce(
+        cr.where(
+            np.array([True, False, True]), leaf([0.3, -0.2, 1.5], "a"), leaf([1.0, 2.0, 3.0], "b")
+        )
+    ),
+    "astype": lambda: reduce(leaf([0.3, -0.2, 1.5], "x").astype(np.float32)),
+    "matmul": lambda: reduce(
+        leaf([[0.3, -0.2], [1.5, 0.4], [0.1, 0.9]], "W") @ leaf([0.5, -1.0], "x")
+    ),
+    "sum": lambda: leaf([[0.3, -0.2, 1.5], [0.2, 0.1, 0.4]], "x").sum(axis=0).exp().sum(),
+    "mean": lambda: reduce(leaf([[0.3, -0.2, 1.5], [0.2, 0.1, 0.4]], "x").mean(axis=0).exp()),
+    "reshape": lambda: reduce(leaf([[0.3, -0.2, 1.5]], "x").reshape(3).exp()),
+    "transpose": lambda: reduce(
+        leaf([[0.3, -0.2, 1.5], [0.2, 0.1, 0.4]], "x").T @ leaf([0.5, -1.0], "y")
+    ),
+    "broadcast_to": lambda: reduce(leaf([0.3, -0.2, 1.5], "x").broadcast_to((2, 3)).exp()),
+    "getitem": lambda: reduce(leaf([0.3, -0.2, 1.5, 0.8], "x")[1:].tanh()),
+    "scatter": lambda: reduce(leaf([0.3, -0.2], "x")._scatter((3,), np.array([2, 0]))),
+    "setitem": _setitem,
+    "concatenate": lambda: reduce(
+        cr.concatenate([leaf([0.3], "a"), leaf([-0.2, 1.5], "b")]).sigmoid()
+    ),
+    "stack": lambda: reduce(cr.stack([leaf([0.3, 1.0], "a"), leaf([-0.2, 1.5], "b")]).exp()),
+    "logsumexp": lambda: leaf([0.3, -0.2, 1.5], "x").logsumexp(),
+    "softmax": lambda: reduce(leaf([0.3, -0.2, 1.5], "x").softmax(axis=0)),
+    "log_softmax": lambda: reduce(leaf([0.3, -0.2, 1.5], "x").log_softmax(axis=0)),
+    "cross_entropy": lambda: F.cross_entropy(
+        leaf([[0.3, -0.2, 1.5], [0.2, 0.1, 0.4]], "logits"), np.array([2, 0])
+    ),
+}
+
+# The ops whose rule SymPy cannot run, and why: each rule reads the sign or the
+# order of the numbers (a mask), which a symbol does not have.
+EXCLUDED = {
+    "relu": "selects by the sign of the output",
+    "abs": "multiplies by sign(x), read from the number",
+    "clip": "selects by comparing x with the bounds",
+    "maximum": "selects the larger operand by comparing numbers",
+    "minimum": "selects the smaller operand by comparing numbers",
+    "max": "finds the maximum and its ties by comparing numbers",
+}
+EXCLUDED_GRAPHS = {
+    "relu": lambda: reduce(leaf([0.3, -0.2, 1.5], "x").relu()),
+    "abs": lambda: reduce(leaf([0.3, -0.2, 1.5], "x").abs()),
+    "clip": lambda: reduce(leaf([0.3, -0.2, 1.5], "x").clip(-1.0, 1.0)),
+    "maximum": lambda: reduce(cr.maximum(leaf([0.3, -0.2, 1.5], "a"), leaf([0.1, 0.5, 2.0], "b"))),
+    "minimum": lambda: reduce(cr.minimum(leaf([0.3, -0.2, 1.5], "a"), leaf([0.1, 0.5, 2.0], "b"))),
+    "max": lambda: leaf([0.3, -0.2, 1.5], "x").max(),
+}
+
+
+def test_every_op_of_the_rule_table_is_classified():
+    """A new op must get a symbolic case or a stated reason why SymPy cannot run it."""
+    classified = set(CASES) | set(EXCLUDED)
+    assert not set(CASES) & set(EXCLUDED)
+    assert set(cr.OPS) - classified == set(), "ops with no symbolic case and no exclusion"
+    assert classified - set(cr.OPS) == set()
+    assert set(EXCLUDED) == set(symbolic_module.UNSUPPORTED)
+    assert set(EXCLUDED_GRAPHS) == set(EXCLUDED)
+
+
+def _values_at_graph(s, out):
+    return {s.symbols[k]: v for k, v in s.values.items()}
+
+
+@needs_sympy
+@pytest.mark.parametrize("op", sorted(CASES))
+def test_rule_table_gradient_is_the_derivative(op):
+    out = CASES[op]()
+    assert op in {n.op for n in cr.engine.iter_graph([out])}
+    s = cr.symbolic(out)
+    check = s.check()
+    assert check.ok, str(check)
+    assert all(v in ("proved", "numeric") for v in check.verdicts.values())
+    # At the graph's own numbers the closed forms give the engine's gradients.
+    leaves = [n for n in cr.engine.iter_graph([out]) if n.is_leaf and n.requires_grad]
+    grads = cr.grad(out, leaves)
+    at = _values_at_graph(s, out)
+    for node, g in zip(leaves, grads):
+        for idx, expected in np.ndenumerate(np.asarray(g.data)):
+            key = node.name + (f"[{', '.join(map(str, idx))}]" if np.ndim(node.data) else "")
+            got = float(s.gradients[key].subs(at))
+            assert got == pytest.approx(float(expected), rel=1e-6, abs=1e-9), (op, key)
+
+
+@needs_sympy
+@pytest.mark.parametrize("op", sorted(EXCLUDED))
+def test_excluded_ops_are_refused_by_name(op):
+    out = EXCLUDED_GRAPHS[op]()
+    with pytest.raises(ValueError, match=f"uses {op}, which SymPy cannot run"):
+        cr.symbolic(out)
+
+
+@needs_sympy
+def test_values_with_constants_and_reuse():
+    x = cr.Value(0.7, name="x")
+    y = cr.Value(-0.4, name="y")
+    z = (x * y + 2.0) ** 3 / (1.0 + x.exp()) - (x * x).tanh() + (y * y + 1.0).log().sqrt()
+    s = cr.symbolic(z)
+    assert s.check().ok
+    z.backward()
+    at = _values_at_graph(s, z)
+    assert float(s.gradients["x"].subs(at)) == pytest.approx(x.grad, rel=1e-12)
+    assert float(s.gradients["y"].subs(at)) == pytest.approx(y.grad, rel=1e-12)
+
+
+@needs_sympy
+def test_the_222_network_is_proved():
+    net = build_values()
+    s = cr.symbolic(net["E_total"])
+    check = s.check()
+    assert check.verdicts == dict.fromkeys(s.gradients, "proved")
+    assert set(s.gradients) == set(WEIGHT_NAMES) | {"b1", "b2"}
+    at = _values_at_graph(s, net["E_total"])
+    assert agrees(float(s.gradients["w5"].subs(at)), PUBLISHED["dE_total/dw5"].text)
+    assert agrees(float(s.gradients["w1"].subs(at)), PUBLISHED["dE_total/dw1"].text)
+    assert "i1" in {str(v) for v in s.expression.free_symbols}  # named inputs are symbols
+    tex = s.latex()
+    assert tex.count("&=") == 1 + len(s.gradients)
+    assert "\\frac{\\partial E_{total}}{\\partial w_{5}}" in tex
+
+
+@needs_sympy
+def test_the_222_tensor_network_element_by_element():
+    net = build_tensors()
+    s = cr.symbolic(net["E_total"], wrt=[net["W_output"]])
+    assert set(s.gradients) == {f"W_output[{r}, {c}]" for r in range(2) for c in range(2)}
+    assert s.check().ok
+    at = _values_at_graph(s, net["E_total"])
+    assert agrees(float(s.gradients["W_output[0, 0]"].subs(at)), PUBLISHED["dE_total/dw5"].text)
+
+
+@needs_sympy
+def test_check_reports_a_wrong_gradient():
+    import sympy
+
+    x = cr.Value(0.3, name="x")
+    s = cr.symbolic((x * x).exp())
+    s.gradients["x"] = s.gradients["x"] * (1 + sympy.Rational(1, 10**6))
+    check = s.check()
+    assert not check.ok and check.verdicts["x"] == "differ"
+    assert "DIFFER" in str(check)
+
+
+@needs_sympy
+def test_check_falls_back_to_random_points_and_says_so(monkeypatch):
+    x = cr.Value(0.3, name="x")
+    s = cr.symbolic((x * x).sigmoid())
+    monkeypatch.setattr(symbolic_module, "_is_zero", lambda sp, d: False)
+    check = s.check()
+    assert check.verdicts == {"x": "numeric"}
+    assert "not proved" in str(check) and f"{symbolic_module.TOLERANCE:g}" in str(check)
+
+
+def test_without_sympy_the_error_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sympy", None)
+    x = cr.Value(0.3, name="x")
+    with pytest.raises(ImportError, match=r"pip install 'chainrule\[symbolic\]'"):
+        cr.symbolic(x.exp())
+
+
+@needs_sympy
+def test_bad_arguments():
+    x = cr.Value(0.3, name="x")
+    with pytest.raises(TypeError, match="symbolic: output"):
+        cr.symbolic(0.3)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="single number"):
+        cr.symbolic(leaf([1.0, 2.0], "t").exp())
+    y = x * 2.0
+    with pytest.raises(ValueError, match="wrt"):
+        cr.symbolic(y.exp(), wrt=[y])
