@@ -481,6 +481,7 @@ class Tensor(Node):
     def erf(self) -> Tensor:
         """The error function, elementwise; derivative 2 exp(-x^2)/sqrt(pi)."""
         return _make(R.erf(self.data), R.ERF, (self,))
+
     def sin(self) -> Tensor:
         """Sine, elementwise; d sin(x)/dx = cos(x)."""
         return _make(quietly(np.sin, self.data), R.SIN, (self,))
