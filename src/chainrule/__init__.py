@@ -14,6 +14,7 @@ derivative rules (:mod:`chainrule.rules`).
 """
 
 from . import func, nn, optim
+from .compiler import TraceError, compile
 from .creation import (
     arange,
     eye,
@@ -72,11 +73,13 @@ __all__ = [
     "Node",
     "Op",
     "Tensor",
+    "TraceError",
     "Value",
     "ValuesIndices",
     "arange",
     "cat",
     "clip",
+    "compile",
     "concatenate",
     "detect_anomaly",
     "draw",
