@@ -181,11 +181,13 @@ EMITTERS: dict[str, tuple[Emit | None, Emit]] = {
     "getitem": (None, lambda c, n, a: _E(f"{_p(a[0], ATOM)}[{c.index(n._ctx)}]", ATOM)),
     "scatter": (
         None,
-        lambda c, n, a: _E(f"scatter({a[0].text}, {n._ctx[0]!r}, {c.index(n._ctx[1])})", ATOM),
+        lambda c, n, a: _E(
+            f"scatter({a[0].text}, {n._ctx[0]!r}, np.s_[{c.index(n._ctx[1])}])", ATOM
+        ),
     ),
     "setitem": (
         None,
-        lambda c, n, a: _E(f"setitem({a[0].text}, ({c.index(n._ctx)},), {a[1].text})", ATOM),
+        lambda c, n, a: _E(f"setitem({a[0].text}, np.s_[{c.index(n._ctx)}], {a[1].text})", ATOM),
     ),
     "concatenate": (
         None,
@@ -402,9 +404,9 @@ _PRIVATE: dict[str, tuple[Emit | None, Emit]] = {
 # ---------------------------------------------------------------------------
 
 
-def _setitem(old: np.ndarray, index: tuple[Any, ...], value: Any) -> np.ndarray:
+def _setitem(old: np.ndarray, index: Any, value: Any) -> np.ndarray:
     out = np.array(old, copy=True)
-    out[index[0]] = value
+    out[index] = value
     return out
 
 
@@ -629,6 +631,7 @@ class _Emitter:
         self.outputs = outputs
         self.floats = False
         self.arrays = False
+        self.wrap: list[int] = []
 
     # -- constants -----------------------------------------------------------
     def num(self, x: Any) -> _E:
@@ -730,9 +733,10 @@ class _Emitter:
                 if n._op is not None and n._op.name == "where" and id(n._ctx) in tr.masks
             ]
             grown = toposort(extra + roots, everything=True)
-            if len(grown) == len(order):
-                break
+            done = len(grown) == len(order)
             order = grown
+            if done:
+                break
         present = {id(n) for n in order}
         uses: dict[Node, int] = {}
         consumer: dict[Node, Node] = {}
@@ -855,8 +859,10 @@ class Program:
         floats: bool,
         arrays: bool,
         filename: str,
+        wrap: list[int],
     ) -> None:
         self.signature = signature
+        self.wrap = wrap
         self.source = source
         self.globals = glob
         self.used = used
@@ -875,6 +881,8 @@ class Program:
 
     def __call__(self, leaves: list[Any]) -> Any:
         args = [leaves[k] for k in self.used]
+        for j in self.wrap:
+            args[j] = np.asarray(args[j], dtype=np.float64)
         token = silence() if self.arrays else None
         try:
             try:
@@ -930,7 +938,7 @@ def _walk(tree: Any, path: str, leaves: list[Any], paths: list[str]) -> Any:
         tree, (int, float, np.ndarray, np.generic)
     ):
         raise _NotNumeric
-    if isinstance(tree, (int, float)):
+    if isinstance(tree, (int, float)) and not isinstance(tree, np.generic):
         leaves.append(float(tree))
         paths.append(path)
         return _F
@@ -1068,6 +1076,8 @@ class Compiled:
         tracer = _Tracer(self.name)
         nodes: list[Node] = []
         k = 0
+        kinds = [kind for part in signature if part[0] != "static" for kind in _leaf_kinds(part)]
+        arrays = any(kind != "f" for kind in kinds)  # numbers then meet arrays as 0-d arrays
         traced_args = list(args)
         for i, (a, part) in enumerate(zip(args, signature)):
             if part[0] == "static":
@@ -1076,8 +1086,10 @@ class Compiled:
             for kind in _leaf_kinds(part):
                 x = leaves[k]
                 node: Any
-                if kind == "f":
+                if kind == "f" and not arrays:
                     node = Value(x, name=safe_name(paths[k]))
+                elif kind == "f":
+                    node = Tensor(np.float64(x), requires_grad=True, name=safe_name(paths[k]))
                 elif kind == "a":
                     node = Tensor(x, requires_grad=True, name=safe_name(paths[k]))
                 else:
@@ -1107,6 +1119,8 @@ class Compiled:
         emitter = _Emitter(tracer, params, outs)
         source = emitter.emit()
         filename = f"<chainrule.compile {self.name} #{len(self._cache) + 1}>"
+        if arrays:  # a number that ran as a 0-d array is passed as one
+            emitter.wrap = [j for j, k in enumerate(emitter.used) if kinds[k] == "f"]
         program = Program(
             signature,
             source,
@@ -1117,6 +1131,7 @@ class Compiled:
             emitter.floats,
             emitter.arrays,
             filename,
+            emitter.wrap,
         )
         self._cache[signature] = program
         if len(self._cache) > self.cache_size:
