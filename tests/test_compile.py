@@ -82,9 +82,9 @@ def test_value_op_compiled_equals_eager_first_and_second_order(name: str) -> Non
         nums = tuple(range(len(at)))
         first = func.grad(fn, argnums=nums)
         second = func.grad(lambda *ys, first=first: sum(first(*ys)), argnums=nums)
-        compiled = cr.compile(lambda *xs, fn=fn, first=first, second=second: (
-            fn(*xs), first(*xs), second(*xs)
-        ))
+        compiled = cr.compile(
+            lambda *xs, fn=fn, first=first, second=second: (fn(*xs), first(*xs), second(*xs))
+        )
         for point in (at, tuple(x * 1.01 for x in at)):
             got = compiled(*point)
             want = (func.value_and_grad(fn, argnums=nums)(*point)[0], first(*point), second(*point))

@@ -14,7 +14,7 @@ derivative rules (:mod:`chainrule.rules`).
 """
 
 from . import func, nn, optim
-from .compiler import TraceError, compile
+from .compiler import TraceError, compile  # noqa: A004 (chainrule.compile, as torch.compile)
 from .creation import (
     arange,
     eye,

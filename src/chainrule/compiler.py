@@ -23,7 +23,8 @@ with the rule-table formula it comes from.
 0.905148
 >>> print(f.source)
 def program(x, y):
-    return tanh(x * y + x)
+    t1 = tanh(x * y + x)
+    return t1,
 <BLANKLINE>
 
 What cannot be traced is refused rather than frozen: turning a traced value
@@ -54,7 +55,7 @@ from . import rules as R
 from .engine import Node, fit, init_node, toposort
 from .func import Spec, tree_flatten, tree_unflatten
 from .modes import STATE, enable_grad, tick
-from .numerics import float_pow, float_sigmoid, restore, silence
+from .numerics import float_pow, restore, silence
 from .ops import OPS, Op
 from .tensor import Tensor, _logsumexp, _sigmoid, _softmax
 from .value import Value
@@ -302,9 +303,7 @@ def _like(*xs: Any) -> Node:
 
 def _mask(kind: str, a: Any, b: Any) -> Any:
     ad, bd = _raw(a), _raw(b)
-    data = (
-        _CMP[kind](ad, bd) if isinstance(ad, np.ndarray) or isinstance(bd, np.ndarray) else None
-    )
+    data = _CMP[kind](ad, bd) if isinstance(ad, np.ndarray) or isinstance(bd, np.ndarray) else None
     if data is None:
         data = bool(_CMP[kind](ad, bd))
     return _pseudo(_like(a, b), data, MASK, (a, b), kind, grad=False)
@@ -816,8 +815,10 @@ class _Emitter:
         ret = outs[0] + "," if len(outs) == 1 else ", ".join(outs)
         args = ", ".join(self.var[p] for p in used_params)
         self.used = [params[p] for p in used_params]
-        return f"def program({args}):\n" + "".join(line + "\n" for line in lines) + (
-            f"    return {ret}\n"
+        return (
+            f"def program({args}):\n"
+            + "".join(line + "\n" for line in lines)
+            + (f"    return {ret}\n")
         )
 
     def comment(self, n: Node) -> str:
@@ -878,6 +879,7 @@ class Program:
         careful = {**_COMMON, **_CAREFUL, **glob}
         exec(code, careful)
         self.careful: Callable[..., tuple[Any, ...]] = careful["program"]
+        self.build = _builder(out_spec, out_kinds)
 
     def __call__(self, leaves: list[Any]) -> Any:
         args = [leaves[k] for k in self.used]
@@ -897,14 +899,32 @@ class Program:
         finally:
             if token is not None:
                 restore(token)
-        result = [
-            float(x) if kind == "f" else np.array(x) if kind == "copy" else np.asarray(x)
-            for x, kind in zip(outs, self.out_kinds)
-        ]
-        return tree_unflatten(self.out_spec, result)
+        return self.build(outs)
 
     def __repr__(self) -> str:
         return f"Program(signature={self.signature!r})"
+
+
+def _builder(spec: Spec, kinds: list[str]) -> Callable[[Sequence[Any]], Any]:
+    """A function putting a program's outputs into ``spec``'s pytree (written once, not walked)."""
+    count = iter(range(len(kinds)))
+    keys: dict[str, Any] = {"float": float, "asarray": np.asarray, "array": np.array}
+    convert = {"f": "float", "a": "asarray", "copy": "array"}
+
+    def text(s: Spec) -> str:
+        if s[0] == "leaf":
+            i = next(count)
+            return f"{convert[kinds[i]]}(o[{i}])"
+        if s[0] == "dict":
+            name = f"k{len(keys)}"
+            keys[name] = tuple(s[1])
+            return f"dict(zip({name}, ({''.join(text(c) + ', ' for c in s[2])})))"
+        inner = "".join(text(c) + ", " for c in s[1])
+        return f"[{inner}]" if s[0] == "list" else f"({inner})"
+
+    exec(f"def build(o):\n    return {text(spec)}\n", keys)
+    built: Callable[[Sequence[Any]], Any] = keys["build"]
+    return built
 
 
 class _NotNumeric(Exception):
@@ -928,6 +948,10 @@ def _walk(tree: Any, path: str, leaves: list[Any], paths: list[str]) -> Any:
             tuple(_walk(v, f"{path}_{k}", leaves, paths) for k, v in tree.items()),
         )
     if cls is list or cls is tuple:
+        if all(x.__class__ is float for x in tree):  # the quick way for numbers
+            leaves.extend(tree)
+            paths.extend(f"{path}_{i}" for i in range(len(tree)))
+            return ("list" if cls is list else "tuple", (_F,) * len(tree))
         return (
             "list" if cls is list else "tuple",
             tuple(_walk(v, f"{path}_{i}", leaves, paths) for i, v in enumerate(tree)),
@@ -1079,7 +1103,7 @@ class Compiled:
         kinds = [kind for part in signature if part[0] != "static" for kind in _leaf_kinds(part)]
         arrays = any(kind != "f" for kind in kinds)  # numbers then meet arrays as 0-d arrays
         traced_args = list(args)
-        for i, (a, part) in enumerate(zip(args, signature)):
+        for i, part in enumerate(signature[: len(args)]):
             if part[0] == "static":
                 continue
             sub = []
@@ -1111,7 +1135,7 @@ class Compiled:
         outs, out_spec = tree_flatten(result, f"compile({self.name}) (output)")
         out_kinds = []
         for o in outs:
-            if isinstance(o, Value) or isinstance(o, (int, float)):
+            if isinstance(o, (Value, int, float)):
                 out_kinds.append("f")
             else:
                 out_kinds.append("copy" if id(o) in tracer.inputs else "a")
@@ -1139,7 +1163,7 @@ class Compiled:
         return program
 
     def _note_retrace(self, signature: tuple[Any, ...], nargs: int) -> None:
-        """Count, per argument, the traces its signature caused; warn once when it keeps changing."""
+        """Count the traces each argument's signature caused; warn once if one keeps changing."""
         last = self._last_key
         self._last_key = signature
         if last is None or self._warned:

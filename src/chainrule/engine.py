@@ -423,9 +423,10 @@ def run_backward(
         wanted: the nodes whose gradients of this pass the caller wants back.
         on_edge: called as ``on_edge(node, i, operand, share, g)`` for every
             share handed on (``g`` is ``node``'s own gradient), in the order of
-            the pass: a way to watch a pass edge by edge (the backward stepper does).  When it returns
-            something other than None, that is handed on instead of ``share``
-            (:func:`chainrule.compile` uses this to record masks as nodes).
+            the pass: a way to watch a pass edge by edge (the backward stepper
+            does).  When it returns something other than None, that is handed
+            on instead of ``share`` (:func:`chainrule.compile` records masks
+            as nodes this way).
 
     Returns:
         A dict from each ``wanted`` node reached to its gradient in this pass.
