@@ -105,8 +105,26 @@ def _call(fmt: str) -> Callable[..., _E]:
     return lambda c, n, a: _E(fmt.format(*[x.text for x in a], ctx=n._ctx), ATOM)
 
 
+def _is_one(x: Any) -> bool:
+    """Whether ``x`` is the constant 1 (a number, or a constant Value holding it)."""
+    if isinstance(x, Value) and x._op is None and not x.requires_grad:
+        x = x.data
+    return (x.__class__ is float or x.__class__ is int) and x == 1
+
+
+def _mul_float(c: _Emitter, n: Node, a: list[_E]) -> _E:
+    # x * 1.0 is x exactly (IEEE 754), and gradients are full of such products
+    if _is_one(n._parents[1]):
+        return a[0]
+    if _is_one(n._parents[0]):
+        return a[1]
+    return _bin("*", MUL)(c, n, a)
+
+
 def _pow_float(c: _Emitter, n: Node, a: list[_E]) -> _E:
     b = n._parents[1]
+    if _is_one(b):  # x ** 1 is x exactly
+        return a[0]
     if isinstance(b, (int, float)) and not isinstance(b, Node) and float(b).is_integer():
         return _E(f"{_p(a[0], POW + 1)} ** {_p(a[1], UNARY)}", POW)  # never complex
     return _E(f"pow_({a[0].text}, {a[1].text})", ATOM)  # a negative base: nan, as Value gives
@@ -144,7 +162,7 @@ Emit = Callable[..., _E]
 EMITTERS: dict[str, tuple[Emit | None, Emit]] = {
     "add": _both(_bin("+", ADD)),
     "sub": _both(_bin("-", ADD)),
-    "mul": _both(_bin("*", MUL)),
+    "mul": (_mul_float, _bin("*", MUL)),
     "div": _both(_bin("/", MUL)),
     "pow": (_pow_float, _pow_array),
     "neg": _both(lambda c, n, a: _E(f"-{_p(a[0], UNARY)}", UNARY)),
@@ -802,13 +820,17 @@ class _Emitter:
                     name = self.var[n] = self.names.take(n.name)
                     lines.append(f"    {name} = {self.num(n.data).text}")
                 continue
+            e = self.expr(n)
             if n.name:
                 name = self.names.take(n.name)
             elif n in grad_of and grad_of[n].name:
                 name = self.names.take("d_" + (grad_of[n].name or ""))
+            elif e.text in self.names.used:  # the op was the identity here (x * 1.0): an alias
+                self.var[n] = e.text
+                continue
             else:
                 name = self.names.numbered()
-            text = self.expr(n).text
+            text = e.text
             self.var[n] = name
             lines.append(f"    {name} = {text}{self.comment(n)}")
         outs = [self.ref(o, None).text for o in self.outputs]
@@ -861,6 +883,7 @@ class Program:
         arrays: bool,
         filename: str,
         wrap: list[int],
+        n_leaves: int,
     ) -> None:
         self.signature = signature
         self.wrap = wrap
@@ -879,27 +902,38 @@ class Program:
         careful = {**_COMMON, **_CAREFUL, **glob}
         exec(code, careful)
         self.careful: Callable[..., tuple[Any, ...]] = careful["program"]
-        self.build = _builder(out_spec, out_kinds)
+        # (the fast program's float outputs are Python floats already; the careful one's are not)
+        self.build = _builder(out_spec, [k if k != "f" else "" for k in out_kinds])
+        self.build_careful = _builder(out_spec, out_kinds)
+        self.identity = used == list(range(n_leaves)) and not wrap
 
     def __call__(self, leaves: list[Any]) -> Any:
-        args = [leaves[k] for k in self.used]
+        """Run the program on the leaves of the arguments, in order; the output pytree."""
+        args = leaves if self.identity else [leaves[k] for k in self.used]
         for j in self.wrap:
             args[j] = np.asarray(args[j], dtype=np.float64)
-        token = silence() if self.arrays else None
+        if not self.arrays:  # Python floats only
+            try:
+                return self.build(self.fn(*args))
+            except (ArithmeticError, ValueError):
+                return self._careful(args)
+        token = silence()
         try:
             try:
                 outs = self.fn(*args)
             except (ArithmeticError, ValueError):
                 if not self.floats:
                     raise
-                with np.errstate(all="ignore"):
-                    outs = self.careful(
-                        *[np.float64(a) if isinstance(a, float) else a for a in args]
-                    )
+                return self._careful(args)
         finally:
-            if token is not None:
-                restore(token)
+            restore(token)
         return self.build(outs)
+
+    def _careful(self, args: list[Any]) -> Any:
+        """The program on numpy float64 scalars: IEEE 754's inf and nan where floats raise."""
+        with np.errstate(all="ignore"):
+            outs = self.careful(*[np.float64(a) if isinstance(a, float) else a for a in args])
+        return self.build_careful(outs)
 
     def __repr__(self) -> str:
         return f"Program(signature={self.signature!r})"
@@ -909,7 +943,7 @@ def _builder(spec: Spec, kinds: list[str]) -> Callable[[Sequence[Any]], Any]:
     """A function putting a program's outputs into ``spec``'s pytree (written once, not walked)."""
     count = iter(range(len(kinds)))
     keys: dict[str, Any] = {"float": float, "asarray": np.asarray, "array": np.array}
-    convert = {"f": "float", "a": "asarray", "copy": "array"}
+    convert = {"f": "float", "a": "asarray", "copy": "array", "": ""}
 
     def text(s: Spec) -> str:
         if s[0] == "leaf":
@@ -934,28 +968,34 @@ class _NotNumeric(Exception):
 _F = ("f",)
 
 
-def _walk(tree: Any, path: str, leaves: list[Any], paths: list[str]) -> Any:
-    """The signature of ``tree``, appending its leaves (floats and arrays) and their paths."""
+_FLOAT = frozenset([float])
+
+
+def _paths(tree: Any, path: str, out: list[str]) -> None:
+    """The path of every leaf of ``tree`` (a traced argument), as :func:`_walk` visits them."""
+    if tree.__class__ is dict:
+        for k, v in tree.items():
+            _paths(v, f"{path}_{k}", out)
+    elif tree.__class__ is list or tree.__class__ is tuple:
+        for i, v in enumerate(tree):
+            _paths(v, f"{path}_{i}", out)
+    else:
+        out.append(path)
+
+
+def _walk(tree: Any, leaves: list[Any]) -> Any:
+    """The signature of ``tree``, appending its leaves (floats and arrays) to ``leaves``."""
     cls = tree.__class__
     if cls is float:
         leaves.append(tree)
-        paths.append(path)
         return _F
     if cls is dict:
-        return (
-            "dict",
-            tuple(tree),
-            tuple(_walk(v, f"{path}_{k}", leaves, paths) for k, v in tree.items()),
-        )
+        return ("dict", tuple(tree), tuple([_walk(v, leaves) for v in tree.values()]))
     if cls is list or cls is tuple:
-        if all(x.__class__ is float for x in tree):  # the quick way for numbers
+        if _FLOAT.issuperset(map(type, tree)):  # the quick way for numbers
             leaves.extend(tree)
-            paths.extend(f"{path}_{i}" for i in range(len(tree)))
             return ("list" if cls is list else "tuple", (_F,) * len(tree))
-        return (
-            "list" if cls is list else "tuple",
-            tuple(_walk(v, f"{path}_{i}", leaves, paths) for i, v in enumerate(tree)),
-        )
+        return ("list" if cls is list else "tuple", tuple([_walk(v, leaves) for v in tree]))
     if isinstance(tree, Node):
         tree = tree.data
     if isinstance(tree, (bool, np.bool_)) or not isinstance(
@@ -964,17 +1004,14 @@ def _walk(tree: Any, path: str, leaves: list[Any], paths: list[str]) -> Any:
         raise _NotNumeric
     if isinstance(tree, (int, float)) and not isinstance(tree, np.generic):
         leaves.append(float(tree))
-        paths.append(path)
         return _F
     arr = np.asarray(tree)
     kind = arr.dtype.kind
     if kind == "f":
         leaves.append(arr)
-        paths.append(path)
         return ("a", arr.shape, arr.dtype.str)
     if kind in "iub":  # integers (class labels, indices): part of the signature by value
         leaves.append(arr)
-        paths.append(path)
         return ("c", arr.shape, arr.dtype.str, arr.tobytes())
     raise _NotNumeric
 
@@ -1057,13 +1094,11 @@ class Compiled:
         if STATE.tracing is not None:  # inside another trace: part of that program
             return self.fn(*args, **kwargs)
         leaves: list[Any] = []
-        paths: list[str] = []
         key: list[Any] = []
         static = self.static
         for i, a in enumerate(args):
             if a.__class__ is float:
                 leaves.append(a)
-                paths.append(self._argname(i))
                 key.append(_F)
                 continue
             if i in static:
@@ -1071,9 +1106,9 @@ class Compiled:
                 continue
             n = len(leaves)
             try:
-                key.append(_walk(a, self._argname(i), leaves, paths))
+                key.append(_walk(a, leaves))
             except _NotNumeric:
-                del leaves[n:], paths[n:]
+                del leaves[n:]
                 key.append(("static", _hashable(a, self._argname(i))))
         if kwargs:
             key.append(
@@ -1082,7 +1117,7 @@ class Compiled:
         signature = tuple(key)
         program = self._cache.get(signature)
         if program is None:
-            program = self._trace(args, kwargs, signature, leaves, paths)
+            program = self._trace(args, kwargs, signature, leaves)
         elif self._last is not program:
             self._cache.move_to_end(signature)
         self._last = program
@@ -1094,9 +1129,12 @@ class Compiled:
         kwargs: dict[str, Any],
         signature: tuple[Any, ...],
         leaves: list[Any],
-        paths: list[str],
     ) -> Program:
         self._note_retrace(signature, len(args))
+        paths: list[str] = []
+        for i, part in enumerate(signature[: len(args)]):
+            if part[0] != "static":
+                _paths(args[i], self._argname(i), paths)
         tracer = _Tracer(self.name)
         nodes: list[Node] = []
         k = 0
@@ -1156,6 +1194,7 @@ class Compiled:
             emitter.arrays,
             filename,
             emitter.wrap,
+            len(leaves),
         )
         self._cache[signature] = program
         if len(self._cache) > self.cache_size:
