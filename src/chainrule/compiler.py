@@ -121,6 +121,29 @@ def _mul_float(c: _Emitter, n: Node, a: list[_E]) -> _E:
     return _bin("*", MUL)(c, n, a)
 
 
+def _ones(x: Any, n: Node, other: Any) -> bool:
+    """Whether ``x * other`` is ``other`` exactly: a constant array of ones changing no
+    shape or dtype (the seed of a backward pass, broadcast, is one)."""
+    if isinstance(x, Tensor) and x._op is None and not x.requires_grad:
+        x = x.data
+    return (
+        isinstance(x, np.ndarray)
+        and x.dtype == n.data.dtype
+        and np.shape(_raw(other)) == n.data.shape
+        and np.asarray(_raw(other)).dtype == n.data.dtype
+        and bool((x == 1).all())
+    )
+
+
+def _mul_array(c: _Emitter, n: Node, a: list[_E]) -> _E:
+    p, q = n._parents
+    if _ones(p, n, q):
+        return a[1]
+    if _ones(q, n, p):
+        return a[0]
+    return _bin("*", MUL)(c, n, a)
+
+
 def _pow_float(c: _Emitter, n: Node, a: list[_E]) -> _E:
     b = n._parents[1]
     if _is_one(b):  # x ** 1 is x exactly
@@ -139,9 +162,9 @@ def _reduce(fn: str) -> Callable[..., _E]:
 
     def emit(c: _Emitter, n: Node, a: list[_E]) -> _E:
         axes, keep = n._ctx
-        extra = "" if axes is None else f", axis={axes!r}"
-        extra += ", keepdims=True" if keep else ""
-        return _E(f"np.{fn}({a[0].text}{extra})", ATOM)
+        extra = [] if axes is None else [f"axis={axes!r}"]
+        extra += ["keepdims=True"] if keep else []
+        return _E(f"{_p(a[0], ATOM)}.{fn}({', '.join(extra)})", ATOM)
 
     return emit
 
@@ -162,7 +185,7 @@ Emit = Callable[..., _E]
 EMITTERS: dict[str, tuple[Emit | None, Emit]] = {
     "add": _both(_bin("+", ADD)),
     "sub": _both(_bin("-", ADD)),
-    "mul": (_mul_float, _bin("*", MUL)),
+    "mul": (_mul_float, _mul_array),
     "div": _both(_bin("/", MUL)),
     "pow": (_pow_float, _pow_array),
     "neg": _both(lambda c, n, a: _E(f"-{_p(a[0], UNARY)}", UNARY)),
@@ -191,8 +214,8 @@ EMITTERS: dict[str, tuple[Emit | None, Emit]] = {
     "sum": (None, _reduce("sum")),
     "mean": (None, _reduce("mean")),
     "max": (None, _reduce("max")),
-    "reshape": (None, lambda c, n, a: _E(f"np.reshape({a[0].text}, {n.data.shape!r})", ATOM)),
-    "transpose": (None, _call("np.transpose({0}, {ctx!r})")),
+    "reshape": (None, lambda c, n, a: _E(f"{_p(a[0], ATOM)}.reshape({n.data.shape!r})", ATOM)),
+    "transpose": (None, lambda c, n, a: _E(f"{_p(a[0], ATOM)}.transpose({n._ctx!r})", ATOM)),
     "broadcast_to": (
         None,
         lambda c, n, a: _E(f"np.broadcast_to({a[0].text}, {n.data.shape!r})", ATOM),
@@ -969,6 +992,7 @@ _F = ("f",)
 
 
 _FLOAT = frozenset([float])
+_FLOAT_DTYPES = frozenset(np.dtype(t) for t in (np.float64, np.float32, np.float16))
 
 
 def _paths(tree: Any, path: str, out: list[str]) -> None:
@@ -989,6 +1013,11 @@ def _walk(tree: Any, leaves: list[Any]) -> Any:
     if cls is float:
         leaves.append(tree)
         return _F
+    if cls is np.ndarray:
+        dtype = tree.dtype
+        if dtype in _FLOAT_DTYPES:
+            leaves.append(tree)
+            return ("a", tree.shape, dtype)
     if cls is dict:
         return ("dict", tuple(tree), tuple([_walk(v, leaves) for v in tree.values()]))
     if cls is list or cls is tuple:
@@ -1009,7 +1038,7 @@ def _walk(tree: Any, leaves: list[Any]) -> Any:
     kind = arr.dtype.kind
     if kind == "f":
         leaves.append(arr)
-        return ("a", arr.shape, arr.dtype.str)
+        return ("a", arr.shape, arr.dtype)
     if kind in "iub":  # integers (class labels, indices): part of the signature by value
         leaves.append(arr)
         return ("c", arr.shape, arr.dtype.str, arr.tobytes())
@@ -1094,6 +1123,24 @@ class Compiled:
         if STATE.tracing is not None:  # inside another trace: part of that program
             return self.fn(*args, **kwargs)
         leaves: list[Any] = []
+        signature: Any = None
+        if not self.static and not kwargs:  # the usual call: every argument a pytree of numbers
+            try:
+                signature = tuple([_walk(a, leaves) for a in args])
+            except _NotNumeric:
+                leaves = []
+        if signature is None:
+            signature = self._signature(args, kwargs, leaves)
+        program = self._cache.get(signature)
+        if program is None:
+            program = self._trace(args, kwargs, signature, leaves)
+        elif self._last is not program:
+            self._cache.move_to_end(signature)
+        self._last = program
+        return program(leaves)
+
+    def _signature(self, args: tuple[Any, ...], kwargs: dict[str, Any], leaves: list[Any]) -> Any:
+        """The signature of a call with arguments passed by value (and their leaves)."""
         key: list[Any] = []
         static = self.static
         for i, a in enumerate(args):
@@ -1114,14 +1161,7 @@ class Compiled:
             key.append(
                 tuple(sorted((k, _hashable(v, k)) for k, v in kwargs.items()))  # by value
             )
-        signature = tuple(key)
-        program = self._cache.get(signature)
-        if program is None:
-            program = self._trace(args, kwargs, signature, leaves)
-        elif self._last is not program:
-            self._cache.move_to_end(signature)
-        self._last = program
-        return program(leaves)
+        return tuple(key)
 
     def _trace(
         self,
