@@ -467,3 +467,10 @@ def test_long_chains_compile() -> None:
     want = _deep(value)
     want.backward()
     assert got[0] == want.data and got[1][0] == pytest.approx(value.grad, rel=1e-12)
+
+
+def test_a_compiled_function_called_while_tracing_becomes_part_of_the_program() -> None:
+    inner = cr.compile(lambda v: (v * v).exp())
+    outer = cr.compile(lambda v: func.grad(lambda u: inner(u) * 2.0)(v))
+    assert outer(0.5) == pytest.approx(2.0 * 2 * 0.5 * np.exp(0.25), rel=1e-14)
+    assert inner.programs == [] and "exp" in outer.source

@@ -636,6 +636,7 @@ class _Tracer:
                 totals[operand] = share if replaced is None else replaced
             return replaced
 
+        on_edge.wants_gradient = True  # type: ignore[attr-defined]
         return on_edge
 
 

@@ -404,7 +404,7 @@ def run_backward(
     create_graph: bool = False,
     store: bool = True,
     wanted: Sequence[Node] | None = None,
-    on_edge: Callable[[Node, int, Node, Any, Any], Any] | None = None,
+    on_edge: Callable[..., Any] | None = None,
 ) -> dict[Node, Any]:
     """Backpropagate ``seeds`` from ``roots`` through the recorded graph: the chain rule.
 
@@ -421,12 +421,13 @@ def run_backward(
         create_graph: run the rules on nodes, so the gradients record a graph.
         store: add each node's gradient of this pass into its ``.grad``.
         wanted: the nodes whose gradients of this pass the caller wants back.
-        on_edge: called as ``on_edge(node, i, operand, share, g)`` for every
-            share handed on (``g`` is ``node``'s own gradient), in the order of
-            the pass: a way to watch a pass edge by edge (the backward stepper
-            does).  When it returns something other than None, that is handed
-            on instead of ``share`` (:func:`chainrule.compile` records masks
-            as nodes this way).
+        on_edge: called as ``on_edge(node, i, operand, share)`` for every
+            share handed on, in the order of the pass: a way to watch a pass
+            edge by edge (the backward stepper does).  When it returns
+            something other than None, that is handed on instead of ``share``;
+            a hook with the attribute ``wants_gradient`` set is also given
+            ``node``'s own gradient, as a fifth argument
+            (:func:`chainrule.compile` records masks as nodes this way).
 
     Returns:
         A dict from each ``wanted`` node reached to its gradient in this pass.
@@ -444,6 +445,7 @@ def run_backward(
     last_change = INPLACE.last
     anomaly = STATE.mode.anomaly
     watched = anomaly or on_edge is not None
+    wants_g = on_edge is not None and getattr(on_edge, "wants_gradient", False)
     get, ndarray = grads.get, np.ndarray  # (local names: they are read once per edge)
     setup = _enter_pass(roots, create_graph)
     try:
@@ -483,7 +485,9 @@ def run_backward(
                     if anomaly:
                         _check_gradient(node, i, share)
                     if on_edge is not None:
-                        replaced = on_edge(node, i, p, share, g)
+                        replaced = (
+                            on_edge(node, i, p, share, g) if wants_g else on_edge(node, i, p, share)
+                        )
                         if replaced is not None:
                             share = replaced
                 earlier = get(p)

@@ -90,7 +90,7 @@ def backward_steps(root: Node, gradient: Any = None) -> list[BackwardStep]:
     seed = seed_for(root, gradient, "draw_backward")
     handed: dict[Node, list[tuple[int, Node, Any]]] = {}
 
-    def watch(node: Node, i: int, operand: Node, share: Any, g: Any) -> None:
+    def watch(node: Node, i: int, operand: Node, share: Any) -> None:
         handed.setdefault(node, []).append((i, operand, share))
 
     final = run_backward([root], [seed], store=False, wanted=toposort([root]), on_edge=watch)
