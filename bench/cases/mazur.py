@@ -107,6 +107,26 @@ def chainrule_value(steps: int) -> Run:
     return run
 
 
+def chainrule_compiled_floats(steps: int) -> Run:
+    """One gradient-descent step as a compiled program (traced once per run, inside the timing)."""
+    import chainrule as cr
+
+    def step(w: tuple[Any, ...]) -> Any:
+        err = _scalar_network(list(w), lambda v: v.sigmoid())
+        grads = cr.grad(err, list(w))
+        return err, grads, tuple(p - LR * g for p, g in zip(w, grads))
+
+    def run() -> Outcome:
+        compiled = cr.compile(step)
+        w: Any = W0
+        err, g = 0.0, W0
+        for _ in range(steps):
+            err, g, w = compiled(w)
+        return _outcome(err, g, w)
+
+    return run
+
+
 def micrograd_run(steps: int) -> Run:
     from micrograd.engine import Value
 
@@ -192,6 +212,28 @@ def chainrule_tensor(steps: int) -> Run:
     return run
 
 
+def chainrule_compiled_arrays(steps: int) -> Run:
+    """The Tensor network's step as a compiled program (traced once per run, inside the timing)."""
+    import chainrule as cr
+
+    def step(w_h: Any, w_o: Any, x: Any, t: Any) -> Any:
+        h = (w_h @ x + B1).sigmoid()
+        o = (w_o @ h + B2).sigmoid()
+        err = 0.5 * ((t - o) ** 2).sum()
+        g_h, g_o = cr.grad(err, [w_h, w_o])
+        return err, g_h, g_o, w_h - LR * g_h, w_o - LR * g_o
+
+    def run() -> Outcome:
+        compiled = cr.compile(step)
+        w_h, w_o, x, t = _arrays()
+        err, g_h, g_o = 0.0, w_h, w_o
+        for _ in range(steps):
+            err, g_h, g_o, w_h, w_o = compiled(w_h, w_o, x, t)
+        return _outcome(err, [g_h, g_o], [w_h, w_o])
+
+    return run
+
+
 def torch_run(steps: int) -> Run:
     import torch
 
@@ -257,6 +299,7 @@ def cases(size: str) -> list[Case]:
         engines=[
             Engine("floats by hand", lambda: hand_floats(steps)),
             Engine("chainrule Value", lambda: chainrule_value(steps)),
+            Engine("chainrule-compiled", lambda: chainrule_compiled_floats(steps)),
             Engine(
                 "micrograd",
                 lambda: micrograd_run(steps),
@@ -276,6 +319,7 @@ def cases(size: str) -> list[Case]:
         engines=[
             Engine("numpy by hand", lambda: hand_numpy(steps)),
             Engine("chainrule Tensor", lambda: chainrule_tensor(steps)),
+            Engine("chainrule-compiled", lambda: chainrule_compiled_arrays(steps)),
             Engine("torch", lambda: torch_run(steps), needs=("torch",)),
             Engine("autograd", lambda: autograd_run(steps), needs=("autograd",)),
         ],

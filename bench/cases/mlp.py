@@ -175,6 +175,35 @@ def chainrule_tensor(p: Problem) -> Run:
     return run
 
 
+def chainrule_compiled(p: Problem) -> Run:
+    """One training step as a compiled program; the loss on one-hot targets (floats)."""
+    import chainrule as cr
+
+    nlayers = len(p.weights) // 2
+
+    def step(params: list[Any], x: Any, onehot: Any) -> Any:
+        h = x
+        for k in range(nlayers):
+            h = h @ params[2 * k] + params[2 * k + 1]
+            if k < nlayers - 1:
+                h = h.relu() if p.activation == "relu" else h.tanh()
+        loss = -(h.log_softmax(axis=1) * onehot).sum() * (1.0 / x.shape[0])
+        grads = cr.grad(loss, params)
+        return loss, grads[0], [w - p.lr * g for w, g in zip(params, grads)]
+
+    def run() -> Outcome:
+        compiled = cr.compile(step)  # traced inside the timing (once per batch size)
+        params = [np.array(w) for w in p.weights]
+        loss, first, g = 0.0, None, None
+        for x, onehot in p.batches:
+            loss, g, params = compiled(params, x, onehot)
+            if first is None:
+                first = g
+        return _outcome(loss, first, g, params, p.dtype)
+
+    return run
+
+
 def torch_run(p: Problem) -> Run:
     import torch
     import torch.nn.functional as F
@@ -248,6 +277,7 @@ def _engines(make: Any) -> list[Engine]:
     return [
         Engine("numpy by hand", lambda: hand_numpy(make())),
         Engine("chainrule Tensor", lambda: chainrule_tensor(make())),
+        Engine("chainrule-compiled", lambda: chainrule_compiled(make())),
         Engine("torch", lambda: torch_run(make()), needs=("torch",)),
         Engine("autograd", lambda: autograd_run(make()), needs=("autograd",)),
     ]

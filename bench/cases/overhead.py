@@ -61,6 +61,24 @@ def chainrule_tensor(iters: int) -> Run:
     return run
 
 
+def chainrule_compiled(iters: int) -> Run:
+    import chainrule as cr
+
+    def step(w: Any, x: Any, b: Any) -> Any:
+        loss = (w @ x + b).sigmoid().sum()
+        return (loss, *cr.grad(loss, [w, b]))
+
+    def run() -> Outcome:
+        compiled = cr.compile(step)  # traced inside the timing, once per run
+        w, x, b = _inputs()
+        loss, gw, gb = 0.0, w, b
+        for _ in range(iters):
+            loss, gw, gb = compiled(w, x, b)
+        return _outcome(loss, gw, gb)
+
+    return run
+
+
 def torch_run(iters: int) -> Run:
     import torch
 
@@ -112,6 +130,7 @@ def cases(size: str) -> list[Case]:
             engines=[
                 Engine("numpy by hand", lambda: hand_numpy(iters)),
                 Engine("chainrule Tensor", lambda: chainrule_tensor(iters)),
+                Engine("chainrule-compiled", lambda: chainrule_compiled(iters)),
                 Engine("torch", lambda: torch_run(iters), needs=("torch",)),
                 Engine("autograd", lambda: autograd_run(iters), needs=("autograd",)),
             ],

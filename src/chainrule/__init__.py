@@ -14,6 +14,7 @@ derivative rules (:mod:`chainrule.rules`).
 """
 
 from . import func, nn, optim
+from .compiler import TraceError, compile  # noqa: A004 (chainrule.compile, as torch.compile)
 from .creation import (
     arange,
     eye,
@@ -114,6 +115,7 @@ __all__ = [
     "Node",
     "Op",
     "Tensor",
+    "TraceError",
     "Value",
     "ValuesIndices",
     "abs",
@@ -124,6 +126,7 @@ __all__ = [
     "clamp",
     "clip",
     "clone",
+    "compile",
     "concatenate",
     "cos",
     "cumsum",

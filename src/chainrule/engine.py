@@ -269,6 +269,13 @@ class Node:
                 seed = 1.0
             elif data.size == 1:
                 seed = _one(data.shape, data.dtype) if self._op is not None else None
+        tracer = STATE.tracing
+        if tracer is not None:  # inside chainrule.compile: the backward pass is recorded
+            seed = seed_for(self, gradient, "backward", True)
+            run_backward(
+                [self], [seed], create_graph=True, store=True, on_edge=tracer.edge_hook([self])
+            )
+            return
         if seed is None:
             seed = seed_for(self, gradient, "backward", create_graph)
         run_backward([self], [seed], create_graph=create_graph, store=True)
@@ -397,7 +404,7 @@ def run_backward(
     create_graph: bool = False,
     store: bool = True,
     wanted: Sequence[Node] | None = None,
-    on_edge: Callable[[Node, int, Node, Any], None] | None = None,
+    on_edge: Callable[..., Any] | None = None,
 ) -> dict[Node, Any]:
     """Backpropagate ``seeds`` from ``roots`` through the recorded graph: the chain rule.
 
@@ -416,7 +423,11 @@ def run_backward(
         wanted: the nodes whose gradients of this pass the caller wants back.
         on_edge: called as ``on_edge(node, i, operand, share)`` for every
             share handed on, in the order of the pass: a way to watch a pass
-            edge by edge (the backward stepper does).
+            edge by edge (the backward stepper does).  When it returns
+            something other than None, that is handed on instead of ``share``;
+            a hook with the attribute ``wants_gradient`` set is also given
+            ``node``'s own gradient, as a fifth argument
+            (:func:`chainrule.compile` records masks as nodes this way).
 
     Returns:
         A dict from each ``wanted`` node reached to its gradient in this pass.
@@ -434,6 +445,7 @@ def run_backward(
     last_change = INPLACE.last
     anomaly = STATE.mode.anomaly
     watched = anomaly or on_edge is not None
+    wants_g = on_edge is not None and getattr(on_edge, "wants_gradient", False)
     get, ndarray = grads.get, np.ndarray  # (local names: they are read once per edge)
     setup = _enter_pass(roots, create_graph)
     try:
@@ -473,7 +485,11 @@ def run_backward(
                     if anomaly:
                         _check_gradient(node, i, share)
                     if on_edge is not None:
-                        on_edge(node, i, p, share)
+                        replaced = (
+                            on_edge(node, i, p, share, g) if wants_g else on_edge(node, i, p, share)
+                        )
+                        if replaced is not None:
+                            share = replaced
                 earlier = get(p)
                 if earlier is not None:
                     grads[p] = earlier + share
@@ -732,6 +748,9 @@ def grad(
     """
     outs = [outputs] if isinstance(outputs, Node) else list(outputs)
     ins = [inputs] if isinstance(inputs, Node) else list(inputs)
+    tracer = STATE.tracing
+    if tracer is not None:  # inside chainrule.compile: the backward pass becomes graph nodes
+        create_graph = True
     if not outs:
         raise ValueError("grad: outputs is empty")
     if not ins:
@@ -754,7 +773,14 @@ def grad(
     seeds = []
     for k, (o, go) in enumerate(zip(outs, gos)):
         seeds.append(seed_for(o, go, f"grad (outputs[{k}])", create_graph))
-    found = run_backward(outs, seeds, create_graph=create_graph, store=False, wanted=ins)
+    found = run_backward(
+        outs,
+        seeds,
+        create_graph=create_graph,
+        store=False,
+        wanted=ins,
+        on_edge=None if tracer is None else tracer.edge_hook(outs),
+    )
     result: list[Any] = []
     for i, x in enumerate(ins):
         g = found.get(x)

@@ -368,6 +368,8 @@ def jvp(
     """
     if not isinstance(primals, tuple) or not isinstance(tangents, tuple):
         raise TypeError("jvp: primals and tangents must be tuples (one entry per argument)")
+    if STATE.tracing is not None:
+        STATE.tracing.refuse_forward_mode("jvp")
     p_leaves, p_spec = tree_flatten(primals, "jvp (primals)")
     t_leaves, t_spec = tree_flatten(tangents, "jvp (tangents)")
     if p_spec != t_spec:

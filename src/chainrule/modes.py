@@ -72,6 +72,11 @@ class _ThreadState(threading.local):
     #: Forward mode's tangents, one dict (node -> tangent node) per nested
     #: level, outermost first; ``mode.forward`` is true while it is not empty.
     levels: list[dict[Any, Any]]
+    #: The tracer of :func:`chainrule.compile` while it runs the user's function
+    #: in this thread, else None.  Read only by the conversions a trace must
+    #: refuse (``bool``, ``float``, ``item``, ...), in-place changes and ``grad``,
+    #: never by an op.
+    tracing: Any = None
 
     def __init__(self) -> None:
         self.levels = []

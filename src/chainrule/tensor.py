@@ -146,6 +146,8 @@ class Tensor(Node):
 
     def item(self) -> float:
         """The single number inside a one-element tensor."""
+        if STATE.tracing is not None:
+            STATE.tracing.refuse(".item()", self)
         if self.data.size != 1:
             raise ValueError(
                 f"item: only a tensor with one element can become a Python number; "
@@ -158,9 +160,36 @@ class Tensor(Node):
         return self.data
 
     def tolist(self) -> Any:
+        if STATE.tracing is not None:
+            STATE.tracing.refuse(".tolist()", self)
         return self.data.tolist()
 
+    def __float__(self) -> float:
+        """The number inside a one-element tensor, as a Python float (PyTorch's ``float(t)``)."""
+        if STATE.tracing is not None:
+            STATE.tracing.refuse("float()", self)
+        return float(self.item())
+
+    def __int__(self) -> int:
+        """The number inside a one-element tensor, truncated to a Python int."""
+        if STATE.tracing is not None:
+            STATE.tracing.refuse("int()", self)
+        return int(self.item())
+
+    def __index__(self) -> int:
+        """A one-element integer tensor used as an index (``range(t)``, ``seq[t]``)."""
+        if STATE.tracing is not None:
+            STATE.tracing.refuse("an index", self)
+        if self.data.dtype.kind not in "iub":
+            raise TypeError(
+                f"index: only an integer tensor can be used as an index; {_label(self)} has "
+                f"dtype {self.data.dtype}"
+            )
+        return int(self.item())
+
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        if STATE.tracing is not None:
+            STATE.tracing.refuse("a numpy array", self)
         return self.data if dtype is None else self.data.astype(dtype)
 
     def detach(self) -> Tensor:
@@ -174,6 +203,8 @@ class Tensor(Node):
         return t
 
     def __bool__(self) -> bool:
+        if STATE.tracing is not None:
+            STATE.tracing.refuse("bool()", self)
         if self.data.size != 1:
             raise ValueError(
                 f"bool: the truth value of a tensor of shape {self.shape} is ambiguous; "
@@ -346,6 +377,8 @@ class Tensor(Node):
         it was before moves to a new object holding the old numbers.
         """
         value = _operand(value, self, name)
+        if STATE.tracing is not None:
+            STATE.tracing.refuse_change(name, self)
         if _carries_tangent(self, value):
             raise RuntimeError(
                 f"{name}: {_label(self)} or the value written carries a forward-mode tangent "
@@ -1390,7 +1423,10 @@ def where(cond: Any, a: Any, b: Any) -> Tensor:
             f"where: cannot broadcast cond {c.shape}, a {np.shape(_data(a))} "
             f"and b {np.shape(_data(b))} together"
         ) from None
-    return _make(out, R.WHERE, (a, b), c)
+    t = _make(out, R.WHERE, (a, b), c)
+    if STATE.tracing is not None:  # chainrule.compile: a condition computed from its arguments
+        STATE.tracing.where(t, c, a, b)
+    return t
 
 
 def maximum(a: Any, b: Any) -> Tensor:
@@ -1648,7 +1684,10 @@ def _compare(fn: Callable[[Any, Any], Any], a: Tensor, b: Any, sym: str) -> Tens
     b = _operand(b, a, sym)
     bd = b.data if isinstance(b, Tensor) else b
     try:
-        return _leaf(np.asarray(fn(a.data, bd)), None)
+        out = _leaf(np.asarray(fn(a.data, bd)), None)
+        if STATE.tracing is not None:  # chainrule.compile records where a mask came from
+            STATE.tracing.compare(out, sym, a, b)
+        return out
     except ValueError:
         raise ValueError(
             f"compare ({sym}): cannot broadcast shapes {a.shape} and {np.shape(bd)} together"

@@ -158,15 +158,23 @@ class Value(Node):
 
     # -- comparisons give plain bools; they are not differentiable --------
     def __lt__(self, other: Value | Number) -> bool:
+        if STATE.tracing is not None:
+            STATE.tracing.refuse("<", self, other)
         return self.data < _operand_number(other, "<")
 
     def __le__(self, other: Value | Number) -> bool:
+        if STATE.tracing is not None:
+            STATE.tracing.refuse("<=", self, other)
         return self.data <= _operand_number(other, "<=")
 
     def __gt__(self, other: Value | Number) -> bool:
+        if STATE.tracing is not None:
+            STATE.tracing.refuse(">", self, other)
         return self.data > _operand_number(other, ">")
 
     def __ge__(self, other: Value | Number) -> bool:
+        if STATE.tracing is not None:
+            STATE.tracing.refuse(">=", self, other)
         return self.data >= _operand_number(other, ">=")
 
     def __eq__(self, other: object) -> bool:
@@ -176,16 +184,28 @@ class Value(Node):
         gradients, for one) keeps two Values with equal numbers apart.
         """
         o = _number_or_none(other)
+        if STATE.tracing is not None and o is not None:
+            STATE.tracing.refuse("==", self, other)
         return NotImplemented if o is None else self.data == o
 
     def __ne__(self, other: object) -> bool:
         o = _number_or_none(other)
+        if STATE.tracing is not None and o is not None:
+            STATE.tracing.refuse("!=", self, other)
         return NotImplemented if o is None else self.data != o
 
     __hash__ = Node.__hash__
 
     def __float__(self) -> float:
+        if STATE.tracing is not None:
+            STATE.tracing.refuse("float()", self)
         return self.data
+
+    def __bool__(self) -> bool:
+        """Whether the number is not zero (as ``bool`` of a float)."""
+        if STATE.tracing is not None:
+            STATE.tracing.refuse("bool()", self)
+        return self.data != 0
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -194,6 +214,8 @@ class Value(Node):
 
     def item(self) -> float:
         """The number inside."""
+        if STATE.tracing is not None:
+            STATE.tracing.refuse(".item()", self)
         return self.data
 
     def detach(self) -> Value:
