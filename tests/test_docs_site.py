@@ -46,6 +46,7 @@ IMPLEMENTATION_MODULES = {
     "value",
     "viz",
     "__main__",
+    "_version",
 }
 
 _DIRECTIVE = re.compile(r"^:::\s+(\S+)\s*$", re.MULTILINE)

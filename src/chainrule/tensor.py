@@ -1455,7 +1455,10 @@ def _method(name: str) -> Callable[..., Any]:
         return getattr(t, name)(*args, **kwargs)
 
     fn.__name__ = name
-    fn.__doc__ = f"Function form of :meth:`Tensor.{name}` (and of the Value method, for a Value)."
+    fn.__doc__ = (
+        f"Function form of :meth:`Tensor.{name}`; given a Value, the Value's own method "
+        "(a TypeError where a Value has none)."
+    )
     return fn
 
 
