@@ -164,3 +164,50 @@ def test_keepdim_axis_mixed_spellings_are_one_call(make):
     np.testing.assert_array_equal(
         x.sum(dim=1, keepdims=True).data, x.sum(axis=1, keepdim=True).data
     )
+
+
+# -- PyTorch habits in training loops ------------------------------------------------
+
+
+def test_backward_accepts_retain_graph_and_a_second_pass_adds_again():
+    w = Tensor([1.0, -2.0], requires_grad=True)
+    loss = (w * w).sum()
+    loss.backward(retain_graph=True)
+    np.testing.assert_array_equal(w.grad, 2 * w.data)
+    loss.backward()  # the graph was kept either way
+    np.testing.assert_array_equal(w.grad, 4 * w.data)
+    v = cr.Value(3.0)
+    (v * v).backward(None, True)  # positionally too, PyTorch's order
+    assert v.grad == 6.0
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"])
+def test_optimizer_step_with_a_closure_returns_its_loss_and_steps_as_without(name):
+    def fresh():
+        w = Tensor([0.5, -1.5], requires_grad=True)
+        return w, getattr(cr.optim, name)([w], lr=0.1)
+
+    w1, opt1 = fresh()
+    calls = []
+
+    def closure():
+        opt1.zero_grad()
+        loss = ((w1 - 1.0) ** 2).sum()
+        loss.backward()
+        calls.append(cr.is_grad_enabled())
+        return loss
+
+    with cr.no_grad():  # recording is turned on for the closure, as PyTorch does
+        returned = opt1.step(closure)
+    assert calls == [True]
+    np.testing.assert_allclose(returned.item(), ((np.array([0.5, -1.5]) - 1.0) ** 2).sum())
+    w2, opt2 = fresh()
+    ((w2 - 1.0) ** 2).sum().backward()
+    assert opt2.step() is None
+    np.testing.assert_array_equal(w1.data, w2.data)
+
+
+def test_relu_takes_inplace_false_and_names_inplace_true():
+    assert cr.nn.ReLU(inplace=False)(Tensor([-1.0, 2.0])).data.tolist() == [0.0, 2.0]
+    with pytest.raises(Exception, match="inplace"):
+        cr.nn.ReLU(inplace=True)

@@ -250,12 +250,19 @@ class Node:
         """Forget the stored gradient (sets ``.grad`` to None)."""
         self.grad = None
 
-    def backward(self, gradient: Any = None, create_graph: bool = False) -> None:
+    def backward(
+        self,
+        gradient: Any = None,
+        retain_graph: bool | None = None,
+        create_graph: bool = False,
+    ) -> None:
         """Backpropagate from this node, adding gradients into ``.grad``.
 
         Args:
             gradient: d(something)/d(self), same shape as ``self``. May be
                 omitted only for a single-element output, where it is 1.
+            retain_graph: accepted for PyTorch's sake and ignored: a recorded
+                graph is always kept, so it can be walked again without asking.
             create_graph: record the backward pass itself so that the stored
                 gradients are nodes that can be differentiated again.
 

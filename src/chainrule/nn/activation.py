@@ -26,6 +26,10 @@ class Tanh(Module):
 class ReLU(Module):
     """max(x, 0), elementwise; derivative 1 for x > 0, else 0."""
 
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        F._no_inplace(inplace, "ReLU")
+
     def forward(self, x: Any) -> Tensor:
         return F.relu(x)
 

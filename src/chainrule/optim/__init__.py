@@ -29,11 +29,12 @@ from __future__ import annotations
 import copy
 import math
 import numbers
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from ..modes import no_grad
+from ..modes import enable_grad, no_grad
 from ..tensor import Tensor
 
 __all__ = ["SGD", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop", "lr_scheduler"]
@@ -149,9 +150,23 @@ class Optimizer:
                 else:
                     p.grad = np.zeros_like(p.data)
 
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Update every trainable parameter that has a gradient.
+
+        ``closure``, as in PyTorch, is a function that recomputes the loss
+        (zeroing the gradients and calling ``backward`` itself); it is called
+        first, with recording on, and its loss is returned.  Without one,
+        ``step`` returns None.
+        """
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        self._step()
+        return loss
+
     @no_grad()
-    def step(self) -> None:
-        """Update every trainable parameter that has a gradient."""
+    def _step(self) -> None:
         for group in self.param_groups:
             live = [p for p in group["params"] if p.requires_grad and p.grad is not None]
             for p in live:
