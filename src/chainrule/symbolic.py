@@ -37,8 +37,8 @@ import numpy as np
 
 from .engine import Node, iter_graph
 from .naming import graph_names
-from .rules import _LN2, _TWO_OVER_SQRT_PI
 from .numerics import unbroadcast
+from .rules import _LN2, _TWO_OVER_SQRT_PI
 
 #: Ops whose rule SymPy cannot run, and why (their rules choose by comparing numbers).
 UNSUPPORTED: dict[str, str] = {
