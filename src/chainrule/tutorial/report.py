@@ -356,7 +356,7 @@ def symbolic_text(res: Results, verbose: bool = False) -> str:
     """The symbolic column: each gradient proved (and, verbose, its formula)."""
     col = res.symbolic
     if col is None:
-        return f"  symbolic: skipped, {res.symbolic_missing}"
+        return "  symbolic: skipped, SymPy is not installed (pip install 'chainrule[symbolic]')"
     if not verbose:
         groups: dict[str, list[str]] = {}
         for w, v in col.verdicts.items():
