@@ -293,7 +293,11 @@ def derive_line(d: Derivation, key: str | None, source: tuple[str, str, str | No
     """derive's line for the figure ``key`` (or for ``source``, a line the post does not print)."""
     if key is not None and key.endswith("+"):
         return update_line(d, key)
-    kind, quantity, user = DERIVE_SOURCES[key] if key is not None else source  # type: ignore[misc]
+    if key is not None:
+        kind, quantity, user = DERIVE_SOURCES[key]
+    else:
+        assert source is not None, "a row names a figure or a line of the derivation"
+        kind, quantity, user = source
     if kind == "term":
         assert user is not None
         return d.term_line(quantity, through=user)
