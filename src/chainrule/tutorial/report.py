@@ -329,13 +329,14 @@ def _derive_rows(res: Results, d: Derivation, section: str, notes: dict[str, int
             rows.append([short_text(line), "-", "-", "yes" if line.agree else "NO"])
             continue
         r = res.row(key)
-        cell = STATUS_TEXT[r.status]
-        if r.status == "explained" and r.short_cause is not None:
-            n = notes.setdefault(r.short_cause, len(notes) + 1)
-            cell = f"note {n}"
-        rows.append([short_text(line), key, r.published or "-", cell])
-        if r.reproduced is not None:
-            rows.append(f"    note {n}'s variant gives {number(r.reproduced)}")
+        cause = r.short_cause or r.cause
+        if r.status == "explained" and cause is not None:
+            n = notes.setdefault(cause, len(notes) + 1)
+            rows.append([short_text(line), key, r.published or "-", f"note {n}"])
+            if r.reproduced is not None:
+                rows.append(f"    note {n}'s variant gives {number(r.reproduced)}")
+            continue
+        rows.append([short_text(line), key, r.published or "-", STATUS_TEXT[r.status]])
     return rows
 
 
