@@ -1,6 +1,6 @@
 # Each target installs what it needs into a local virtual environment ($(VENV),
 # made with $(PYTHON)) the first time, and again when pyproject.toml changes:
-#   make demo    installs chainrule with the viz extra and runs the worked example,
+#   make demo    installs chainrule with the viz and symbolic extras, runs the worked example,
 #                python -m chainrule tutorial (its pictures go to tutorial-out/)
 #   make lint    installs the test, viz and examples extras, then runs ruff check,
 #                ruff format --check (on src tests examples bench) and mypy
@@ -31,7 +31,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[viz]'
+	$(BIN)/pip install --quiet -e '.[viz,symbolic]'
 	touch $@
 
 $(VENV)/.test-installed: pyproject.toml | $(BIN)/python

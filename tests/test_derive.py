@@ -341,3 +341,22 @@ def test_a_million_paths_derive_in_a_size_that_grows_with_the_graph():
     assert counts == [2**19] * 4  # two ways through each of 19 layers: 2 million paths in all
     (n10, l10), (n20, l20) = sizes[10], sizes[20]
     assert l20 / l10 <= 1.1 * n20 / n10  # lines grow as the nodes do, not as the paths
+
+
+def test_term_line_writes_one_term_of_a_delta(worked):
+    for through in ("net_o1", "net_o2"):
+        term = worked.term_line("out_h1", through=through)
+        assert term.kind == "term" and term.user == through
+        assert term.value == worked.term("out_h1", through=through)
+        assert term.text().startswith(f"δ[{through}]·∂{through}/∂out_h1 = ")
+        # its numbers are the delta's and the local derivative's, as their lines print them
+        delta = printed_result(line_of(worked, "delta", through))
+        local = printed_result(line_of(worked, "local", "out_h1", user=through))
+        assert term.parts[1][0].replace("(", "").replace(")", "") == f"{delta:.10g}·{local:.10g}"
+        assert abs(delta * local - term.value) <= 1e-9 * abs(term.value)
+        assert printed_result(term) == pytest.approx(term.value, rel=1e-9)
+    assert agrees(worked.term("out_h1", through="net_o1"), PUBLISHED["dE_o1/dout_h1"].text)
+    seed = worked.term_line("E_o1", through="E_total")  # the output's own delta, 1
+    assert seed.text() == "δ[E_total]·∂E_total/∂E_o1 = 1·1 = 1"
+    with pytest.raises(KeyError, match="no term through w5"):
+        worked.term_line("out_h1", through="w5")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -673,3 +676,123 @@ def test_json_has_both_editions_and_the_variants(results):
     recomputed = runs.train(runs.Setup(order="published"), TRAINING_STEPS, by="hand")
     assert data["variants"]["--order published"] == recomputed
     assert {f["edition"] for f in data["findings"]} == {"both", "translation", "original"}
+
+
+# -- the derivation in the report is chainrule.derive's --------------------------
+
+
+def _fresh_derivation():
+    """derive on a network built here, independently of the report's own derivation."""
+    net = network.build_values()
+    return cr.derive(net["E_total"], wrt=[net[w] for w in WEIGHT_NAMES])
+
+
+def test_default_report_shows_derives_lines_beside_the_published_figures(results):
+    d = _fresh_derivation()
+    text = report.text_report(results, PICTURE)
+    rows = text.splitlines()
+    for key, (kind, quantity, user) in compute.DERIVE_SOURCES.items():
+        fig = PUBLISHED.get(key)
+        if fig is None or fig.section not in ("forward", "output", "hidden"):
+            continue
+        if kind == "term":
+            line = d.term_line(quantity, through=user)
+        else:
+            line = d.line(kind, quantity, user=user)
+        formula = line.parts[0][0] if kind == "term" else line.parts[1][0]
+        value = line.parts[-1][0]
+        # one row holds derive's formula, its result, the post's name and the published digits
+        row = [r for r in rows if f"  {fig.text}  " in r and f"  {key}  " in r]
+        assert len(row) == 1, key
+        assert formula in row[0] or value in row[0], (key, row[0])
+        assert row[0].lstrip().startswith(line.parts[0][0]), (key, row[0])
+        assert f" = {value}  " in row[0], (key, row[0])
+    for k in range(1, 9):  # the new weights from derive's gradients
+        new = WEIGHTS[f"w{k}"] - 0.5 * d.gradients[f"w{k}"]
+        assert f"w{k}+ = w{k} - 0.5·δ[w{k}] = {new:.10g}" in text
+    # the deltas between the published figures, which the post uses without printing
+    for q in ("net_o1", "net_o2", "net_h1"):
+        assert d.line("delta", q).parts[0][0] + " = " + d.line("delta", q).parts[1][0] in text
+
+
+def test_verbose_report_has_derives_whole_derivation(results):
+    d = _fresh_derivation()
+    text = report.text_report(results, PICTURE, verbose=True)
+    for line in d.text(report.WIDTH - 2).splitlines():
+        assert line in text
+    assert max(len(t) for t in d.text(report.WIDTH - 2).splitlines()) <= report.WIDTH - 2
+
+
+def test_derive_delta_rule_and_autodiff_agree_on_every_figure(results):
+    d = _fresh_derivation()
+    for r in results.rows:
+        if r.section not in ("forward", "output", "hidden"):
+            assert r.derived is None
+            continue
+        assert r.derived == compute.derived_value(d, r.key)
+        assert abs(r.derived - r.autodiff) <= compute.SAME_TOL * max(1.0, abs(r.autodiff))
+        assert abs(r.derived - r.hand) <= compute.SAME_TOL * max(1.0, abs(r.autodiff))
+    assert results.derivation is not None and results.derivation.ok
+
+
+def test_a_derived_number_that_misses_the_published_digits_fails_the_row():
+    row = compute.Row("net_h1", "forward", "", "0.3775", 0.3775, 0.3775, derived=0.3776)
+    compute._judge(row)
+    assert row.status == "NO"
+    row.derived = 0.3775
+    compute._judge(row)
+    assert row.status == "yes"
+
+
+needs_sympy = pytest.mark.skipif(
+    importlib.util.find_spec("sympy") is None,
+    reason="SymPy is the symbolic extra (pip install 'chainrule[symbolic]')",
+)
+
+
+@needs_sympy
+def test_symbolic_column_proves_every_gradient(results):
+    col = results.symbolic
+    assert col is not None and col.ok
+    assert col.verdicts == dict.fromkeys(WEIGHT_NAMES, "proved")
+    net = network.build_values()
+    net["E_total"].backward()
+    for w in WEIGHT_NAMES:
+        assert col.values[w] == pytest.approx(net[w].grad, rel=1e-12)
+    short = report.text_report(results, PICTURE)
+    said = [r for r in short.splitlines() if "symbolic(E_total).check()" in r]
+    assert len(said) == 1 and said[0].endswith("proved " + " ".join(WEIGHT_NAMES))
+    verbose = report.text_report(results, PICTURE, verbose=True)
+    for w in WEIGHT_NAMES:
+        assert f"∂E_total/∂{w} = {col.formulas[w][:40]}" in verbose
+    # the formulas are the textbook's: w5's is out_h1 · s'(net_o1) · (out_o1 - target)
+    assert col.formulas["w5"] == "out_h1*out_o1*(1 - out_o1)*(out_o1 - 1/100)"
+    assert json.loads(report.json_report(results))["symbolic"]["w1"]["verdict"] == "proved"
+
+
+@needs_sympy
+def test_symbolic_column_reports_a_gradient_that_differs(monkeypatch):
+    symbolic_module = importlib.import_module("chainrule.symbolic")
+    real = symbolic_module.Symbolic.check
+
+    def spoiled(self, seed=0):
+        check = real(self, seed)
+        check.verdicts["w3"] = "differ"  # as check() says of a gradient that is not the diff
+        return check
+
+    monkeypatch.setattr(symbolic_module.Symbolic, "check", spoiled)
+    col = compute.symbolic_column()
+    assert col.verdicts["w3"] == "differ" and not col.ok
+    res = compute.Results(0, {}, 0.0, True, [], {}, symbolic=col)
+    assert not res.ok
+
+
+def test_without_sympy_the_tutorial_says_so_in_one_line_and_goes_on(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sympy", None)  # as if the extra were not installed
+    res = compute_worked_example()
+    assert res.symbolic is None and res.ok
+    text = report.worked_text(res, {}, verbose=False)
+    said = [r for r in text.splitlines() if "symbolic" in r]
+    assert len(said) == 1 and "pip install 'chainrule[symbolic]'" in said[0]
+    assert len(said[0]) <= report.WIDTH
+    assert json.loads(report.json_report(res))["symbolic"] is None

@@ -124,8 +124,9 @@ class Line:
 
     Attributes:
         kind: ``"forward"`` (a quantity's value), ``"local"`` (a local
-            derivative ``∂c/∂q``), ``"delta"`` (``δ[q] = ∂output/∂q``), or
-            ``"note"`` (a sentence).
+            derivative ``∂c/∂q``), ``"delta"`` (``δ[q] = ∂output/∂q``),
+            ``"note"`` (a sentence), or ``"term"`` (one term of a delta, from
+            :meth:`Derivation.term_line`; not among a derivation's own lines).
         quantity: the quantity the line is about (``q``; for a forward line,
             the quantity computed).
         user: for a local line, the quantity ``c`` that uses ``q``.
@@ -247,6 +248,35 @@ class Derivation:
         if through not in line.users:
             raise KeyError(f"derive: δ[{quantity}] has no term through {through}")
         return float(line.terms[line.users.index(through)])
+
+    def term_line(self, quantity: str, through: str) -> Line:
+        """The term ``δ[through] · ∂through/∂quantity`` of ``δ[quantity]`` as a line of its
+        own, formula, numbers and value (kind ``"term"``): the worked example's
+        ``∂E_o1/∂out_h1``, the part of the gradient that flows through one user.
+
+        >>> import chainrule as cr
+        >>> x = cr.Value(2.0, name="x")
+        >>> a = x * 3.0
+        >>> a.name = "a"
+        >>> z = a * a + x
+        >>> cr.derive(z).term_line("x", through="a").text()
+        'δ[a]·∂a/∂x = 12·3 = 36'
+        """
+        value = self.term(quantity, through)
+        kind = (
+            "delta"
+            if any(ln.kind == "delta" and ln.quantity == through for ln in self.backward)
+            else "seed"
+        )
+        delta = self.line(kind, through)
+        local = self.line("local", quantity, user=through)
+        formula = _product(
+            [Shown(delta.parts[0][0], delta.parts[0][1], _ATOM), Shown(*local.parts[0], _ATOM)]
+        )
+        numbers = _product([_number_shown(delta.value), _number_shown(local.value)])
+        parts = [(formula.text, formula.tex), (numbers.text, numbers.tex)]
+        parts.append((_num(value), _tex_num(value)))
+        return Line("term", quantity, parts, value=value, user=through)
 
     @property
     def steps(self) -> list[dict[str, Any]]:

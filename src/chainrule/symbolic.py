@@ -38,6 +38,7 @@ import numpy as np
 from .engine import Node, iter_graph
 from .naming import graph_names
 from .numerics import unbroadcast
+from .rules import _LN2, _TWO_OVER_SQRT_PI
 
 #: Ops whose rule SymPy cannot run, and why (their rules choose by comparing numbers).
 UNSUPPORTED: dict[str, str] = {
@@ -81,7 +82,27 @@ def _map(fn: Callable[[Any], Any], data: Any) -> Any:
 
 
 def _unwrap(x: Any) -> Any:
-    return x.data if isinstance(x, Sym) else x
+    """An operand as SymPy takes it; a Python float a rule multiplies by becomes exact."""
+    if isinstance(x, Sym):
+        return x.data
+    if isinstance(x, float):
+        return _constant(x)
+    return x
+
+
+def _constant(x: float) -> Any:
+    """A rule's float constant as an exact SymPy number.
+
+    The constants the rule table computes once (ln 2, 2/sqrt(pi)) become the
+    numbers they stand for, so a gradient using them can be proved equal to
+    ``sympy.diff``; any other float becomes the decimal it prints as.
+    """
+    sp = _sympy()
+    if x == _LN2:
+        return sp.log(2)
+    if x == _TWO_OVER_SQRT_PI:
+        return 2 / sp.sqrt(sp.pi)
+    return _number(x)
 
 
 class Sym(Node):
@@ -176,6 +197,15 @@ class Sym(Node):
         sp = _sympy()
         return Sym(_map(lambda v: 1 / (1 + sp.exp(-v)), self.data))
 
+    def sin(self) -> Sym:
+        return Sym(_map(_sympy().sin, self.data))
+
+    def cos(self) -> Sym:
+        return Sym(_map(_sympy().cos, self.data))
+
+    def erf(self) -> Sym:
+        return Sym(_map(_sympy().erf, self.data))
+
     def astype(self, dtype: Any) -> Sym:
         return self
 
@@ -185,6 +215,15 @@ class Sym(Node):
             return self
         out = np.sum(self.data, axis=axis, keepdims=keepdims)
         return Sym(out if isinstance(out, np.ndarray) and out.ndim else _scalar(out))
+
+    def prod(self, axis: Any = None, keepdims: bool = False) -> Sym:
+        if not isinstance(self.data, np.ndarray):
+            return self
+        out = np.prod(self.data, axis=axis, keepdims=keepdims)
+        return Sym(out if isinstance(out, np.ndarray) and out.ndim else _scalar(out))
+
+    def cumsum(self, axis: int) -> Sym:
+        return Sym(np.cumsum(np.asarray(self.data, dtype=object), axis=axis))
 
     def reshape(self, shape: Any) -> Sym:
         return Sym(np.reshape(np.asarray(self.data, dtype=object), shape))
@@ -292,6 +331,20 @@ FORWARD: dict[str, Callable[..., Sym]] = {
     "sigmoid": lambda n, a: a.sigmoid(),
     "softplus": lambda n, a: (a.exp() + 1).log(),
     "sqrt": lambda n, a: a.sqrt(),
+    "erf": lambda n, a: a.erf(),
+    "sin": lambda n, a: a.sin(),
+    "cos": lambda n, a: a.cos(),
+    "exp2": lambda n, a: 2**a,
+    "log2": lambda n, a: a.log() / _sympy().log(2),
+    "log1p": lambda n, a: (a + 1).log(),
+    "expm1": lambda n, a: a.exp() - 1,
+    "clone": lambda n, a: a,
+    "cumsum": lambda n, a: a.cumsum(n._ctx),
+    "prod": lambda n, a: a.prod(*n._ctx),
+    # The Euclidean norm; its rule's choice at a zero norm (gradient 0) compares
+    # the norm with 0, which a symbolic norm is not: the formula holds where
+    # the norm is nonzero, the only points where it has a derivative.
+    "norm": lambda n, a: (a * a).sum(*n._ctx).sqrt(),
     "where": lambda n, a, b: Sym(np.where(n._ctx, a.data, b.data)),
     "astype": lambda n, a: a,
     "matmul": lambda n, a, b: a @ b,

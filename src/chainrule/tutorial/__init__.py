@@ -3,8 +3,11 @@
 The example and its figures are Matt Mazur's, from the blog post "A Step by
 Step Backpropagation Example" (2015).  ``python -m chainrule tutorial`` (or
 ``chainrule tutorial``) runs :func:`main`: it builds the network three ways,
-computes every published figure by a hand derivation, by autodiff and by
-finite differences, shows the chain rule path by path, trains for 10,000
+derives it step by step with :func:`chainrule.derive` and sets every
+published figure beside the line that computes it, checks each figure by
+the delta rule written by hand, by autodiff and by finite differences,
+proves each weight's gradient as a formula with :func:`chainrule.symbolic`
+(when SymPy is installed), shows the chain rule path by path, trains for 10,000
 updates, explains by computation any published figure (of either edition of
 the post) that does not follow from the stated procedure, and draws the graph.
 Options change the setup (more hidden neurons, biases updated, the update
@@ -13,7 +16,8 @@ order); each changed setup is computed and printed with its own figures.
 The pieces:
 
 * :mod:`.reference`: the published figures, as data;
-* :mod:`.hand`: the derivation written out for this network;
+* :mod:`.hand`: the delta rule written out for this network, by hand (the check
+  of the derivation that ``derive`` writes);
 * :mod:`.network`: the Value, Tensor and ``nn`` builds, and training;
 * :mod:`.variants`: procedure variants and the search for a discrepancy's cause;
 * :mod:`.runs`: the example under a changed :class:`~.runs.Setup`;

@@ -3,9 +3,14 @@
 :func:`compute` is the tutorial's whole computation, with no printing:
 
 * the three network builds and how far apart they are;
-* each published figure (and the gradients the reference leaves out) by the
-  hand derivation, by autodiff on the Value build, and by central finite
-  differences (the machinery of :func:`chainrule.gradcheck`);
+* each published figure (and the gradients the reference leaves out) as
+  :func:`chainrule.derive` writes it out, by the delta rule written by hand
+  for this network (:mod:`.hand`, an independent check), by autodiff on the
+  Value build, and by central finite differences (the machinery of
+  :func:`chainrule.gradcheck`);
+* each weight's gradient as a formula, proved equal to ``sympy.diff`` of
+  E_total by :func:`chainrule.symbolic` (when SymPy, the ``symbolic`` extra,
+  is installed);
 * the chain rule made visible for w5 and w1 with :func:`chainrule.explain`;
 * training for 10,000 updates, by autodiff and by hand;
 * for every group of published figures the stated procedure does not
@@ -19,7 +24,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
+from ..derive import Derivation, derive
 from ..engine import grad
 from ..explain import Explanation, explain
 from ..gradcheck import gradcheck, numerical_jacobian
@@ -78,6 +85,23 @@ HIDDEN_ROWS = (
     "w4+",
 )
 
+#: Where ``derive(E_total, wrt=[w1..w8])`` holds each figure of steps 2 and 3:
+#: ``(kind, quantity, user)`` of one of its lines, or ``("term", quantity, through)``
+#: for one term of a delta (the part of it that flows through ``through``).  A
+#: new weight ``wK+`` is ``wK - learning rate * δ[wK]``, from derive's gradient.
+DERIVE_SOURCES: dict[str, tuple[str, str, str | None]] = {
+    **{f.key: ("forward", f.key, None) for f in section("forward")},
+    "dE_total/dout_o1": ("delta", "out_o1", None),
+    "dout_o1/dnet_o1": ("local", "net_o1", "out_o1"),
+    "dnet_o1/dw5": ("local", "w5", "net_o1"),
+    "dE_o1/dout_h1": ("term", "out_h1", "net_o1"),
+    "dE_o2/dout_h1": ("term", "out_h1", "net_o2"),
+    "dE_total/dout_h1": ("delta", "out_h1", None),
+    "dout_h1/dnet_h1": ("local", "net_h1", "out_h1"),
+    "dnet_h1/dw1": ("local", "w1", "net_h1"),
+    **{f"dE_total/d{w}": ("delta", w, None) for w in WEIGHT_NAMES},
+}
+
 Progress = Callable[[Iterable[int]], Iterable[int]]
 
 
@@ -85,7 +109,10 @@ Progress = Callable[[Iterable[int]], Iterable[int]]
 class Row:
     """One figure: its published text and each way of computing it.
 
-    ``status`` is ``"yes"`` when every computation agrees with the published
+    ``derived`` is the number :func:`chainrule.derive` writes for it, ``hand``
+    the delta rule's (:mod:`.hand`), ``autodiff`` and ``finite_differences``
+    the engine's and the central differences'.  ``status`` is ``"yes"`` when
+    every computation agrees with the published
     digits (and with each other), ``"explained"`` when the stated procedure
     misses the published figure but a procedure variant reproduces it
     (``cause`` says which, ``reproduced`` is the variant's value), else ``"NO"``.
@@ -105,6 +132,7 @@ class Row:
     reproduced: float | None = None
     edition: str = "both"
     short_cause: str | None = None
+    derived: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -126,6 +154,12 @@ class Results:
     #: After-training figures of each option's setup (:func:`.runs.overview`).
     overview: dict[str, dict[str, float]] = field(default_factory=dict)
     evaluator: variants.Evaluator | None = field(default=None, repr=False)
+    #: ``derive(E_total, wrt=[w1..w8])`` on the Value build (steps 2 and 3).
+    derivation: Derivation | None = field(default=None, repr=False)
+    #: The gradients as formulas, proved (None without SymPy; see :class:`SymbolicColumn`).
+    symbolic: SymbolicColumn | None = field(default=None, repr=False)
+    #: Why there is no symbolic column, when there is none.
+    symbolic_missing: str = ""
 
     def section(self, name: str, edition: str = "translation") -> list[Row]:
         """The rows of one section, as ``edition`` publishes them."""
@@ -154,6 +188,8 @@ class Results:
             and self.gradcheck_passed
             and all(r.ok for r in self.rows)
             and all(e.matches for e in self.explanations.values())
+            and (self.derivation is None or self.derivation.ok)
+            and (self.symbolic is None or self.symbolic.ok)
         )
 
 
@@ -181,8 +217,10 @@ def finite_difference(key: str) -> float:
 
 def _judge(row: Row) -> None:
     """Set ``row.status`` from its numbers (discrepancies are settled later)."""
-    ad, hd, fd = row.autodiff, row.hand, row.finite_differences
+    ad, hd, fd, dv = row.autodiff, row.hand, row.finite_differences, row.derived
     same = ad is not None and hd is not None and abs(ad - hd) <= SAME_TOL * max(1.0, abs(ad))
+    if dv is not None:  # derive's number, where it writes one, is held to the same standard
+        same = same and ad is not None and abs(ad - dv) <= SAME_TOL * max(1.0, abs(ad))
     fd_ok = fd is None or (ad is not None and abs(fd - ad) <= FD_TOL)
     if row.published is None:
         good = same and fd_ok
@@ -194,18 +232,44 @@ def _judge(row: Row) -> None:
             and hd is not None
             and agrees(ad, row.published)
             and agrees(hd, row.published)
+            and (dv is None or agrees(dv, row.published))
         )
     row.status = "yes" if good else "NO"
 
 
-def _single_step_rows() -> list[Row]:
+def derivation() -> Derivation:
+    """``derive(E_total, wrt=[w1..w8])`` on a fresh Value build of the network."""
+    net = network.build_values()
+    return derive(net["E_total"], wrt=[net[w] for w in WEIGHT_NAMES])
+
+
+def derived_value(d: Derivation, key: str) -> float:
+    """The number ``d`` writes for the figure ``key`` (see :data:`DERIVE_SOURCES`)."""
+    if key.endswith("+"):
+        return WEIGHTS[key[:-1]] - LEARNING_RATE * float(d.gradients[key[:-1]])
+    kind, quantity, user = DERIVE_SOURCES[key]
+    if kind == "term":
+        assert user is not None
+        return d.term(quantity, through=user)
+    return float(d.line(kind, quantity, user=user).value)
+
+
+def _single_step_rows(d: Derivation) -> list[Row]:
     by_hand = hand.worked_example()
     net = network.build_values()
     net["E_total"].backward()
     rows: list[Row] = []
     for fig in section("forward"):
         rows.append(
-            Row(fig.key, "forward", fig.label, fig.text, by_hand[fig.key], net[fig.key].data)
+            Row(
+                fig.key,
+                "forward",
+                fig.label,
+                fig.text,
+                by_hand[fig.key],
+                net[fig.key].data,
+                derived=derived_value(d, fig.key),
+            )
         )
     fd_grads: dict[str, float] = {}
     for name, keys in (("output", OUTPUT_ROWS), ("hidden", HIDDEN_ROWS)):
@@ -218,7 +282,16 @@ def _single_step_rows() -> list[Row]:
                 ad = WEIGHTS[w] - LEARNING_RATE * float(net[w].grad)
                 fd = WEIGHTS[w] - LEARNING_RATE * fd_grads[w]
                 rows.append(
-                    Row(key, name, label or f"{w} after one update", text, by_hand[key], ad, fd)
+                    Row(
+                        key,
+                        name,
+                        label or f"{w} after one update",
+                        text,
+                        by_hand[key],
+                        ad,
+                        fd,
+                        derived=derived_value(d, key),
+                    )
                 )
                 continue
             a, b = derivative(key)
@@ -231,7 +304,9 @@ def _single_step_rows() -> list[Row]:
             fd = finite_difference(key)
             if b in WEIGHTS and a == "E_total":
                 fd_grads[b] = fd
-            rows.append(Row(key, name, label, text, by_hand[key], ad, fd))
+            rows.append(
+                Row(key, name, label, text, by_hand[key], ad, fd, derived=derived_value(d, key))
+            )
     return rows
 
 
@@ -304,7 +379,8 @@ def compute_worked_example(steps: int = TRAINING_STEPS) -> Results:
 
     checked = gradcheck(e_total_of, [Value(WEIGHTS[k], name=k) for k in WEIGHT_NAMES])
 
-    rows = _single_step_rows()
+    d = derivation()
+    rows = _single_step_rows(d)
     for r in rows:
         _judge(r)
     evaluator = variants.Evaluator(steps)
@@ -313,7 +389,15 @@ def compute_worked_example(steps: int = TRAINING_STEPS) -> Results:
     net = network.build_values()
     explanations = {k: explain(net["E_total"], net[k]) for k in ("w5", "w1")}
     first = network.train_values(1)["E_total_after_1"]
+    try:
+        column: SymbolicColumn | None = symbolic_column()
+        missing = ""
+    except ImportError as e:  # SymPy is an optional extra; the tutorial goes on without it
+        column, missing = None, str(e)
     return Results(
+        derivation=d,
+        symbolic=column,
+        symbolic_missing=missing,
         one_update=(net["E_total"].data, first),
         steps=steps,
         builds=comparison["builds"],
@@ -351,3 +435,59 @@ def compute(steps: int = TRAINING_STEPS, progress: Progress | None = None) -> Re
         progress: wraps the training loop's range, e.g. ``tqdm``.
     """
     return add_training(compute_worked_example(steps), progress)
+
+
+@dataclass
+class SymbolicColumn:
+    """Each weight's gradient of E_total as a formula, from :func:`chainrule.symbolic`.
+
+    Attributes:
+        verdicts: weight → ``"proved"`` (the rule table's formula minus
+            ``sympy.diff`` of E_total simplifies to 0), ``"numeric"`` or ``"differ"``.
+        formulas: weight → the formula as text, written with the forward
+            quantities ``out_h1 .. out_o2`` (defined in :attr:`quantities`).
+        quantities: ``out_h1 .. out_o2`` → its formula in the leaves.
+        values: weight → the formula's number at the network's values.
+    """
+
+    verdicts: dict[str, str]
+    formulas: dict[str, str]
+    quantities: dict[str, str]
+    values: dict[str, float]
+
+    @property
+    def ok(self) -> bool:
+        return all(v != "differ" for v in self.verdicts.values())
+
+
+#: The quantities the formulas are written with, outermost first.
+ABBREVIATIONS = ("out_o1", "out_o2", "out_h1", "out_h2")
+
+
+def symbolic_column() -> SymbolicColumn:
+    """The gradients of E_total as SymPy formulas, proved (raises ImportError without SymPy).
+
+    The gradient of each weight comes from the rule table run on SymPy
+    expressions and is checked against ``sympy.diff`` of E_total in the full
+    expression of the leaves; only for printing is it then written with the
+    neurons' outputs as abbreviations, as a textbook writes it.
+    """
+    from ..symbolic import _sympy, symbolic
+
+    sp = _sympy()
+    net = network.build_values()
+    s = symbolic(net["E_total"], wrt=[net[w] for w in WEIGHT_NAMES])
+    check = s.check()
+    at = {s.symbols[k]: v for k, v in s.values.items()}
+    full = {q: symbolic(net[q]).expression for q in ABBREVIATIONS}
+
+    def shorten(e: Any, keep: str | None = None) -> str:
+        for q in ABBREVIATIONS:
+            if q != keep:
+                e = e.subs(full[q], sp.Symbol(q, real=True))
+        return str(e)
+
+    quantities = {q: shorten(e, keep=q) for q, e in full.items()}
+    formulas = {w: shorten(g) for w, g in s.gradients.items()}
+    values = {w: float(g.subs(at)) for w, g in s.gradients.items()}
+    return SymbolicColumn(dict(check.verdicts), formulas, quantities, values)

@@ -1,9 +1,11 @@
 """The 2-2-2 example derived by hand: the chain rule written out, no autodiff.
 
-This module is the "hand derivation" column of the tutorial.  It knows
-nothing about graphs: every derivative below is a formula for this one
-network, written in the order a student derives it (see
-``docs/derivation.md``, which quotes these lines next to the maths).
+The tutorial prints the derivation that :func:`chainrule.derive` writes
+from the graph; this module is the check on it that owes nothing to the
+graph (the "delta rule" column of ``--verbose``).  It knows nothing about
+graphs: every derivative below is a formula for this one network, written
+in the order a student derives it (``docs/derivation.md`` sets the maths
+beside derive's lines).
 
 Notation: ``out = logistic(net)`` for each neuron, and
 

@@ -17,9 +17,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from ..derive import Derivation, Line, _num
 from ..explain import Explanation
-from .computation import BUILD_TOL, FD_TOL, SAME_TOL, Results, Row
-from .reference import CREDIT, EDITIONS, PUBLISHED, agrees, decimals
+from .computation import BUILD_TOL, DERIVE_SOURCES, FD_TOL, SAME_TOL, Results, Row
+from .reference import CREDIT, EDITIONS, LEARNING_RATE, PUBLISHED, WEIGHTS, agrees, decimals
 from .runs import RunResults
 
 #: The widest line of the default report.
@@ -138,7 +139,7 @@ def figures_text(
             body = [b[:3] + b[4:] for b in body]
             header = header[:3] + header[4:]
         return table(header, body)
-    header = ["figure", "published", "hand derivation", "autodiff"]
+    header = ["figure", "published", "derive", "delta rule", "autodiff"]
     if with_fd:
         header.append("finite differences")
     header.append("agrees")
@@ -147,6 +148,7 @@ def figures_text(
         cells = [
             r.key,
             r.published or "-",
+            number(r.derived, r.published),
             number(r.hand, r.published),
             number(r.autodiff, r.published),
         ]
@@ -211,7 +213,7 @@ def chain_rule_text(res: Results, verbose: bool = True) -> str:
     hand = {r.key: r.hand for r in res.rows}
     for name, e in res.explanations.items():
         out += ["", f"  explain(E_total, {name})", explanation_text(e), ""]
-        out.append("  The same paths in the hand derivation's factors:")
+        out.append("  The same paths in the factors of the delta rule written by hand:")
         for through, factors in HAND_PATHS.get(name, []):
             values = [hand[f] for f in factors]
             product = math.prod(v for v in values if v is not None)
@@ -232,7 +234,7 @@ def chain_rule_text(res: Results, verbose: bool = True) -> str:
 def title_text(verbose: bool = True) -> str:
     """The first lines: what the report is, and whose figures it shows."""
     lines = [
-        "The 2-2-2 worked example: hand derivation against autodiff, figure by figure",
+        "The 2-2-2 worked example derived by chainrule.derive, against the published figures",
         f"Published figures from {CREDIT}.",
     ]
     if verbose:
@@ -242,36 +244,195 @@ def title_text(verbose: bool = True) -> str:
     return "\n".join(lines)
 
 
-def hand_derivation_text(res: Results, notes: dict[str, int], verbose: bool = False) -> str:
-    """Steps 2 to 4: the hand derivation, figure by figure, and the chain rule's paths.
+#: The rows of steps 2 and 3 in the default report, in the order of the derivation:
+#: each published figure by its key, and (``None``, source) for a delta the post uses
+#: without printing it, a source as in :data:`~.computation.DERIVE_SOURCES`.
+DEFAULT_ROWS: dict[str, list[tuple[str | None, tuple[str, str, str | None] | None]]] = {
+    "forward": [(k, None) for k, f in PUBLISHED.items() if f.section == "forward"],
+    "output": [
+        ("dE_total/dout_o1", None),
+        ("dout_o1/dnet_o1", None),
+        (None, ("delta", "net_o1", None)),
+        ("dnet_o1/dw5", None),
+        ("dE_total/dw5", None),
+        *((f"w{k}+", None) for k in range(5, 9)),
+    ],
+    "hidden": [
+        (None, ("delta", "net_o2", None)),
+        ("dE_o1/dout_h1", None),
+        ("dE_o2/dout_h1", None),
+        ("dE_total/dout_h1", None),
+        ("dout_h1/dnet_h1", None),
+        (None, ("delta", "net_h1", None)),
+        ("dnet_h1/dw1", None),
+        ("dE_total/dw1", None),
+        *((f"w{k}+", None) for k in range(1, 5)),
+    ],
+}
 
-    This is the one place the report prints the derivation itself; everything
-    it shows comes from ``res`` (forward, output and hidden rows and the
-    explanations), so a derivation produced another way plugs in here.
+#: The widest derive line of the default report (the rest of a row is the figure's
+#: name, the published digits and the verdict).
+LINE_WIDTH = 58
+
+
+def update_line(d: Derivation, key: str) -> Line:
+    """``w5+ = w5 - η·δ[w5] = ...``: a new weight from derive's gradient, as a line."""
+    w = key[:-1]
+    g = float(d.gradients[w])
+    new = WEIGHTS[w] - LEARNING_RATE * g
+    numbers = f"{_num(WEIGHTS[w])} - {_num(LEARNING_RATE)}·{_num(g) if g >= 0 else f'({_num(g)})'}"
+    return Line(
+        "update",
+        key,
+        [(key, ""), (f"{w} - {_num(LEARNING_RATE)}·δ[{w}]", ""), (numbers, ""), (_num(new), "")],
+        value=new,
+    )
+
+
+def derive_line(d: Derivation, key: str | None, source: tuple[str, str, str | None] | None) -> Line:
+    """derive's line for the figure ``key`` (or for ``source``, a line the post does not print)."""
+    if key is not None and key.endswith("+"):
+        return update_line(d, key)
+    if key is not None:
+        kind, quantity, user = DERIVE_SOURCES[key]
+    else:
+        assert source is not None, "a row names a figure or a line of the derivation"
+        kind, quantity, user = source
+    if kind == "term":
+        assert user is not None
+        return d.term_line(quantity, through=user)
+    return d.line(kind, quantity, user=user)
+
+
+def short_text(line: Line, width: int = LINE_WIDTH) -> str:
+    """A line without its numbers step (``lhs = formula = value``), shorter still if need be."""
+    texts = [p[0] for p in line.parts]
+    if len(texts) <= 2:
+        return line.text()
+    for pick in ([0, 1, -1], [0, -2, -1], [0, -1]):
+        shown = " = ".join(dict.fromkeys(texts[i] for i in pick))
+        if len(shown) <= width:
+            return shown
+    return shown
+
+
+def _derive_rows(res: Results, d: Derivation, section: str, notes: dict[str, int]) -> list[Any]:
+    """The default rows of one section: derive's line, the post's figure, its digits, a verdict.
+
+    A row is a list of cells, or a plain string printed as it is (under an explained figure,
+    the number its cause reproduces).
     """
+    rows: list[Any] = []
+    for key, source in DEFAULT_ROWS[section]:
+        line = derive_line(d, key, source)
+        if key is None:
+            rows.append([short_text(line), "-", "-", "yes" if line.agree else "NO"])
+            continue
+        r = res.row(key)
+        cause = r.short_cause or r.cause
+        if r.status == "explained" and cause is not None:
+            n = notes.setdefault(cause, len(notes) + 1)
+            rows.append([short_text(line), key, r.published or "-", f"note {n}"])
+            if r.reproduced is not None:
+                rows.append(f"    note {n}'s variant gives {number(r.reproduced)}")
+            continue
+        rows.append([short_text(line), key, r.published or "-", STATUS_TEXT[r.status]])
+    return rows
+
+
+def _derive_tables(res: Results, d: Derivation, notes: dict[str, int]) -> dict[str, list[str]]:
+    """Every section's default rows as text, the columns lined up across the sections."""
+    rows = {name: _derive_rows(res, d, name, notes) for name in DEFAULT_ROWS}
+    head = ["derive writes (--verbose: every step)", "in the post", "published", "agrees"]
+    cells = [head, *(r for rs in rows.values() for r in rs if not isinstance(r, str))]
+    widths = [max(len(x[c]) for x in cells) for c in range(4)]
+
+    def fmt(row: Any) -> str:
+        if isinstance(row, str):
+            return row
+        return ("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths))).rstrip()
+
+    out = {name: [fmt(r) for r in rs] for name, rs in rows.items()}
+    out["forward"].insert(0, fmt(head))
+    return out
+
+
+def symbolic_text(res: Results, verbose: bool = False) -> str:
+    """The symbolic column: each gradient proved (and, verbose, its formula)."""
+    col = res.symbolic
+    if col is None:
+        return "  symbolic: skipped, SymPy is not installed (pip install 'chainrule[symbolic]')"
+    if not verbose:
+        groups: dict[str, list[str]] = {}
+        for w, v in col.verdicts.items():
+            groups.setdefault(v, []).append(w)
+        said = "; ".join(f"{v} {' '.join(ws)}" for v, ws in groups.items())
+        return f"  symbolic(E_total).check(), the rule table on SymPy = sympy.diff: {said}"
     out = [
-        heading(2, "Forward pass"),
-        figures_text(res.section("forward"), notes, with_fd=False, verbose=verbose),
-        heading(3, "Backward pass"),
-        "  Output layer: w5 along E_total <- out_o1 <- net_o1 <- w5, then the new w5+ .. w8+",
-        figures_text(res.section("output"), notes, verbose=verbose),
-        "  Hidden layer: w1 through out_h1, which reaches E_total by o1 and by o2; then w1+ .. w4+",
-        figures_text(res.section("hidden"), notes, verbose=verbose),
+        "  symbolic(E_total): the rule table run on SymPy expressions, checked against sympy.diff",
+        "  of E_total in the leaves (proved: the difference simplifies to 0); each formula is",
+        "  printed with the neurons' outputs as shorthand, and its number at the network's values:",
     ]
+    out += [f"    {q} = {e}" for q, e in col.quantities.items()]
+    for w, f in col.formulas.items():
+        out.append(
+            wrapped(
+                f"∂E_total/∂{w} = {f} = {col.values[w]:.12f}: {col.verdicts[w]}",
+                indent="    ",
+                hang="        ",
+            )
+        )
+    return "\n".join(out)
+
+
+def hand_derivation_text(res: Results, notes: dict[str, int], verbose: bool = False) -> str:
+    """Steps 2 to 4: derive's derivation with the published figures beside it, the paths.
+
+    The derivation is :func:`chainrule.derive` on the Value build
+    (``res.derivation``); the default shows its lines for the published figures
+    (and the deltas between them) with the post's digits and a verdict,
+    ``verbose`` the whole derivation and every computation of every figure:
+    derive's, the delta rule written by hand (:mod:`.hand`, the independent
+    check), autodiff and finite differences.
+    """
+    d = res.derivation
+    assert d is not None, "the worked example's results carry its derivation"
+    out = [heading(2, "Forward pass, as chainrule.derive writes it")]
     if verbose:
+        text = d.text(WIDTH - 2).splitlines()
+        cut = next(k for k, t in enumerate(text) if t.startswith("Backward pass"))
         out += [
-            "  agrees: hand derivation and autodiff both round to the published digits and match",
+            "  derive(E_total, wrt=[w1, ..., w8]) on the Value build; each line: formula, numbers, "
+            "result",
+            *("  " + t for t in text[1:cut]),
+            figures_text(res.section("forward"), notes, with_fd=False, verbose=verbose),
+            heading(3, "Backward pass, as chainrule.derive writes it"),
+            *("  " + t for t in text[cut:]),
+            "  Every figure by derive, by the delta rule written by hand, by autodiff and by "
+            "finite differences:",
+            figures_text(res.section("output"), notes, verbose=verbose),
+            figures_text(res.section("hidden"), notes, verbose=verbose),
+            "  agrees: derive, the delta rule and autodiff round to the published digits and match",
             f"  each other to {SAME_TOL:.0e}; finite differences (central, as gradcheck computes "
             "them)",
             f"  match autodiff to {FD_TOL:.0e}.  A figure without a published value is checked the",
             "  same way, without the rounding.",
+            symbolic_text(res, verbose),
         ]
     else:
+        tables = _derive_tables(res, d, notes)
+        out += tables["forward"]
         out += [
-            f"  agrees: both round to the published digits and match to {SAME_TOL:.0e}; finite "
-            f"differences match",
-            f"  autodiff to {FD_TOL:.0e} (--verbose shows them, and the gradients the post does "
-            "not print).",
+            heading(3, "Backward pass, as chainrule.derive writes it (δ[q] = ∂E_total/∂q)"),
+            "  Output layer: w5 along E_total <- out_o1 <- net_o1 <- w5, then the new w5+ .. w8+",
+            *tables["output"],
+            "  Hidden layer: out_h1 reaches E_total through net_o1 and net_o2: δ[out_h1] adds both",
+            *tables["hidden"],
+            "  agrees: derive, the delta rule and autodiff round to the published digits and match "
+            f"to {SAME_TOL:.0e};",
+            f"  finite differences match autodiff to {FD_TOL:.0e}; '-': derive's own check of them "
+            "(--verbose: all).",
+            symbolic_text(res, verbose),
         ]
     if notes:
         out.append(notes_text(notes))
@@ -534,6 +695,8 @@ def _row_data(r: Row) -> dict[str, Any]:
     if r.published is not None:
         entry["published"] = float(r.published)
         entry["published_text"] = r.published
+    if r.derived is not None:
+        entry["derived"] = _finite_or_none(r.derived)
     entry["hand"] = _finite_or_none(r.hand)
     entry["autodiff"] = _finite_or_none(r.autodiff)
     if r.finite_differences is not None:
@@ -565,6 +728,17 @@ def json_data(res: Results, picture: dict[str, Any] | None = None) -> dict[str, 
             for name, words in EDITIONS.items()
         },
         "chain_rule": {k: explanation_data(e) for k, e in res.explanations.items()},
+        "derivation": None if res.derivation is None else res.derivation.steps,
+        "symbolic": None
+        if res.symbolic is None
+        else {
+            w: {
+                "verdict": res.symbolic.verdicts[w],
+                "formula": res.symbolic.formulas[w],
+                "value": res.symbolic.values[w],
+            }
+            for w in res.symbolic.verdicts
+        },
         "findings": [
             {
                 "figures": f.figures,
