@@ -169,6 +169,12 @@ def _reduce(fn: str) -> Callable[..., _E]:
     return emit
 
 
+def _norm(c: _Emitter, n: Node, a: list[_E]) -> _E:
+    # sqrt(sum(x * x)), as the forward computes it (np.square(x) is x * x exactly)
+    inner = _reduce("sum")(c, n, [_E(f"np.square({a[0].text})", ATOM)])
+    return _E(f"np.sqrt({inner.text})", ATOM)
+
+
 def _where(c: _Emitter, n: Node, a: list[_E]) -> _E:
     return _E(f"np.where({c.mask(n._ctx).text}, {a[0].text}, {a[1].text})", ATOM)
 
@@ -241,6 +247,17 @@ EMITTERS: dict[str, tuple[Emit | None, Emit]] = {
         None,
         lambda c, n, a: _E(f"np.stack([{', '.join(x.text for x in a)}], axis={n._ctx})", ATOM),
     ),
+    "erf": (None, _call("erf({0})")),
+    "sin": (None, _call("np.sin({0})")),
+    "cos": (None, _call("np.cos({0})")),
+    "exp2": (None, _call("np.exp2({0})")),
+    "log2": (None, _call("np.log2({0})")),
+    "log1p": (None, _call("np.log1p({0})")),
+    "expm1": (None, _call("np.expm1({0})")),
+    "clone": (None, lambda c, n, a: _E(f"{_p(a[0], ATOM)}.copy()", ATOM)),
+    "cumsum": (None, _call("np.cumsum({0}, axis={ctx!r})")),
+    "prod": (None, _reduce("prod")),
+    "norm": (None, _norm),
     "logsumexp": (None, _call("logsumexp({0}, {ctx[0]!r}, {ctx[1]!r})")),
     "softmax": (None, _call("softmax({0}, {ctx!r})")),
     "log_softmax": (None, _call("log_softmax({0}, {ctx!r})")),
@@ -473,6 +490,7 @@ _COMMON: dict[str, Any] = {
     "logsumexp": _logsumexp,
     "softmax": _softmax,
     "log_softmax": R.log_softmax,
+    "erf": R.erf,
     "scatter": R.scatter,
     "setitem": _setitem,
     "cross_entropy": _cross_entropy,
