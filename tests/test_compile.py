@@ -559,3 +559,31 @@ def test_masked_value_rules_are_recomputed_at_every_call(fn: Any) -> None:
         got = compiled(v)
         want = (first(v), second(v))
         assert [float(w) for w in want] == pytest.approx(got, nan_ok=True), v
+
+
+def test_a_call_like_the_last_is_checked_leaf_by_leaf() -> None:
+    def fn(p: dict[str, Any], xs: Any) -> Any:
+        return p["w"] * xs[0] + xs[1] * 2.0
+
+    f = cr.compile(fn)
+    one, three = np.ones(2), np.full(3, 3.0)
+    calls: list[tuple[Any, Any]] = [
+        ({"w": one}, [one, 2.0]),
+        ({"w": one * 2.0}, [one, 5.0]),  # the same signature: the last program
+        ({"w": one.astype(np.float32)}, [one, 2.0]),  # another dtype
+        ({"w": three}, [three, 2.0]),  # another shape
+        ({"w": one}, [one, 3]),  # an int for a float: the first program again
+        ({"w": one}, (one, 2.0)),  # a tuple for a list
+        ({"w": one, "v": one}, [one, 2.0]),  # another key
+        ({"w": cr.Tensor(one)}, [one, cr.Value(4.0)]),  # nodes are read as their numbers
+        ({"w": one}, [one, 2.0]),
+    ]
+    for p, xs in calls:
+        got = f(p, xs)
+        want = fn(
+            {k: cr.Tensor(v.data if isinstance(v, cr.Tensor) else v) for k, v in p.items()},
+            [cr.Tensor(x.data if isinstance(x, cr.Node) else x) for x in xs],
+        )
+        np.testing.assert_array_equal(got, want.data)
+        assert got.dtype == want.data.dtype
+    assert len(f.programs) == 5

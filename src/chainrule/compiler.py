@@ -880,6 +880,8 @@ class Program:
         self.build = _builder(out_spec, [k if k != "f" else "" for k in out_kinds])
         self.build_careful = _builder(out_spec, out_kinds)
         self.identity = used == list(range(n_leaves)) and not wrap
+        #: Checks that a call has this signature and returns its leaves (None: it has not).
+        self.guard = _guard(signature)
 
     def __call__(self, leaves: list[Any]) -> Any:
         """Run the program on the leaves of the arguments, in order; the output pytree."""
@@ -933,6 +935,69 @@ def _builder(spec: Spec, kinds: list[str]) -> Callable[[Sequence[Any]], Any]:
     exec(f"def build(o):\n    return {text(spec)}\n", keys)
     built: Callable[[Sequence[Any]], Any] = keys["build"]
     return built
+
+
+def _guard(signature: Any) -> Callable[..., list[Any] | None] | None:
+    """A function of the arguments returning their leaves when the call has ``signature``.
+
+    It is what :func:`_walk` computes, written out for one signature: a chain of
+    class, length, shape and dtype tests, without building the signature and
+    hashing it.  Anything it does not recognise (an int for a float, a Value, a
+    dtype object that is not numpy's own) returns None, and the call takes the
+    general way.  None when the signature holds arguments passed by value or
+    keywords (their values would have to be compared).
+    """
+    tests: list[str] = []
+    leaves: list[str] = []
+    consts: dict[str, Any] = {"ndarray": np.ndarray}
+
+    def const(x: Any) -> str:
+        name = f"k{len(consts)}"
+        consts[name] = x
+        return name
+
+    def part(sig: Any, expr: str) -> bool:
+        kind = sig[0]
+        if kind == "f":
+            tests.append(f"{expr}.__class__ is float")
+            leaves.append(expr)
+        elif kind == "a":
+            tests.append(f"{expr}.__class__ is ndarray")
+            tests.append(f"{expr}.dtype is {const(sig[2])}")
+            tests.append(f"{expr}.shape == {sig[1]!r}")
+            leaves.append(expr)
+        elif kind in ("list", "tuple"):
+            tests.append(f"{expr}.__class__ is {kind}")
+            tests.append(f"len({expr}) == {len(sig[1])}")
+            if sig[1] and all(s == _F for s in sig[1]):  # numbers: unpacked at once
+                tests.extend(f"{expr}[{i}].__class__ is float" for i in range(len(sig[1])))
+                leaves.append(f"*{expr}")
+            else:
+                return all(part(s, f"{expr}[{i}]") for i, s in enumerate(sig[1]))
+        elif kind == "dict":
+            tests.append(f"{expr}.__class__ is dict")
+            keys = const(tuple(sig[1]))
+            tests.append(f"tuple({expr}) == {keys}")
+            return all(part(s, f"{expr}[{keys}[{i}]]") for i, s in enumerate(sig[2]))
+        else:  # integer arrays and arguments by value: compared by value, the general way
+            return False
+        return True
+
+    names = [f"a{i}" for i in range(len(signature))]
+    if not all(isinstance(p, tuple) and p and isinstance(p[0], str) for p in signature):
+        return None  # (keywords)
+    if not all(part(p, n) for p, n in zip(signature, names)):
+        return None
+    test = " and ".join(tests) or "True"
+    source = (
+        f"def guard({', '.join(names)}):\n"
+        f"    if {test}:\n"
+        f"        return [{', '.join(leaves)}]\n"
+        "    return None\n"
+    )
+    exec(source, consts)
+    made: Callable[..., list[Any] | None] = consts["guard"]
+    return made
 
 
 class _NotNumeric(Exception):
@@ -1042,6 +1107,9 @@ class Compiled:
         self._cache: OrderedDict[Any, Program] = OrderedDict()
         self._last: Program | None = None
         self._last_key: Any = None
+        #: The last program's guard (see :func:`_guard`) and how many arguments it takes.
+        self._guard: Callable[..., list[Any] | None] | None = None
+        self._nargs = -1
         self._changes: dict[int, int] = {}
         self._warned = False
         self.name = getattr(fn, "__name__", "fn")
@@ -1073,6 +1141,11 @@ class Compiled:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if STATE.tracing is not None:  # inside another trace: part of that program
             return self.fn(*args, **kwargs)
+        guard = self._guard
+        if guard is not None and len(args) == self._nargs and not kwargs:
+            found = guard(*args)  # the quick way: a call with the last call's signature
+            if found is not None:
+                return self._last(found)  # type: ignore[misc]
         leaves: list[Any] = []
         signature: Any = None
         if not self.static and not kwargs:  # the usual call: every argument a pytree of numbers
@@ -1087,7 +1160,10 @@ class Compiled:
             program = self._trace(args, kwargs, signature, leaves)
         elif self._last is not program:
             self._cache.move_to_end(signature)
-        self._last = program
+        if self._last is not program:
+            self._last = program
+            self._guard = program.guard
+            self._nargs = len(args) if program.guard is not None else -1
         return program(leaves)
 
     def _signature(self, args: tuple[Any, ...], kwargs: dict[str, Any], leaves: list[Any]) -> Any:
