@@ -1107,9 +1107,9 @@ class Compiled:
         self._cache: OrderedDict[Any, Program] = OrderedDict()
         self._last: Program | None = None
         self._last_key: Any = None
-        #: The last program's guard (see :func:`_guard`) and how many arguments it takes.
-        self._guard: Callable[..., list[Any] | None] | None = None
-        self._nargs = -1
+        #: The last program, its guard (see :func:`_guard`) and how many arguments it takes,
+        #: as one tuple, so a call on another thread never pairs one's guard with another.
+        self._quick: tuple[int, Callable[..., list[Any] | None], Program] | None = None
         self._changes: dict[int, int] = {}
         self._warned = False
         self.name = getattr(fn, "__name__", "fn")
@@ -1141,11 +1141,11 @@ class Compiled:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if STATE.tracing is not None:  # inside another trace: part of that program
             return self.fn(*args, **kwargs)
-        guard = self._guard
-        if guard is not None and len(args) == self._nargs and not kwargs:
-            found = guard(*args)  # the quick way: a call with the last call's signature
+        quick = self._quick
+        if quick is not None and len(args) == quick[0] and not kwargs:
+            found = quick[1](*args)  # the quick way: a call with the last call's signature
             if found is not None:
-                return self._last(found)  # type: ignore[misc]
+                return quick[2](found)
         leaves: list[Any] = []
         signature: Any = None
         if not self.static and not kwargs:  # the usual call: every argument a pytree of numbers
@@ -1162,8 +1162,8 @@ class Compiled:
             self._cache.move_to_end(signature)
         if self._last is not program:
             self._last = program
-            self._guard = program.guard
-            self._nargs = len(args) if program.guard is not None else -1
+            guard = program.guard
+            self._quick = None if guard is None else (len(args), guard, program)
         return program(leaves)
 
     def _signature(self, args: tuple[Any, ...], kwargs: dict[str, Any], leaves: list[Any]) -> Any:
