@@ -562,7 +562,7 @@ class _Tracer:
         return node
 
     def edge_hook(self, roots: Sequence[Node]) -> Callable[..., Any]:
-        """The ``on_edge`` of one backward pass: masks as nodes, and who made which node."""
+        """The ``on_edge`` of one backward pass: which op and operand made which node."""
         totals: dict[Node, Any] = {r: r for r in roots}  # (a root starts with its seed)
         self.totals.append(totals)
         start = [tick()]
