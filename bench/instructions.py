@@ -33,9 +33,11 @@ from .core import Run
 WORKLOADS: dict[str, tuple[str, int, Callable[[int], Run]]] = {
     "overhead:chainrule": ("iteration", 2000, overhead.chainrule_tensor),
     "overhead:numpy": ("iteration", 2000, overhead.hand_numpy),
+    "overhead:chainrule-compiled": ("iteration", 2000, overhead.chainrule_compiled),
     "mazur-value:chainrule": ("step", 1000, mazur.chainrule_value),
     "mazur-value:micrograd": ("step", 1000, mazur.micrograd_run),
     "mazur-value:floats": ("step", 1000, mazur.hand_floats),
+    "mazur-value:chainrule-compiled": ("step", 1000, mazur.chainrule_compiled_floats),
     "mazur-tensor:chainrule": ("step", 1000, mazur.chainrule_tensor),
     "mazur-tensor:numpy": ("step", 1000, mazur.hand_numpy),
     "digits:chainrule": ("epoch", 1, lambda n: mlp.chainrule_tensor(mlp.digits_problem(None, n))),

@@ -263,3 +263,38 @@ def test_hidden_out_of_range_is_a_usage_error(value, capsys):
         main(["tutorial", "--hidden", value])
     assert exc.value.code == 2
     assert "hidden must be between 1 and" in capsys.readouterr().err
+
+
+def test_program_prints_the_compiled_network_which_runs_as_python(capsys):
+    import ast
+    import math
+
+    from chainrule.tutorial.network import build_values
+    from chainrule.tutorial.reference import WEIGHT_NAMES, WEIGHTS
+
+    assert main(["tutorial", "--program"]) == 0
+    source = capsys.readouterr().out
+    assert source.startswith("def program(w1, w2, w3, w4, w5, w6, w7, w8):")
+    lines = {
+        n.targets[0].id: ast.unparse(n.value)
+        for n in ast.walk(ast.parse(source))
+        if isinstance(n, ast.Assign) and isinstance(n.targets[0], ast.Name)
+    }
+    assert lines["net_h1"] == "w1 * i1 + w2 * i2 + b1"  # forward
+    assert lines["d_w5"] == "d_net_o1 * out_h1"  # and backward, as the delta rule
+    # The printed text is the program: run it, and it gives autodiff's numbers.
+    space: dict = {"exp": math.exp}
+    exec(compile(source, "<printed program>", "exec"), space)
+    loss, *grads = space["program"](*[WEIGHTS[k] for k in WEIGHT_NAMES])
+    net = build_values()
+    net["E_total"].backward()
+    assert loss == net["E_total"].data
+    assert grads == [net[k].grad for k in WEIGHT_NAMES]
+
+
+@pytest.mark.parametrize("extra", [["--hidden", "3"], ["--format", "json"]])
+def test_program_takes_no_variant_or_json(extra, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["tutorial", "--program", *extra])
+    assert exc.value.code == 2
+    assert "takes no variant options" in capsys.readouterr().err

@@ -56,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     tutorial.add_argument(
         "--verbose", action="store_true", help="print every table in full (default: ~80 lines)"
     )
+    tutorial.add_argument(
+        "--program",
+        action="store_true",
+        help="print the network's compiled program instead (forward and backward as Python, "
+        "see docs/compile.md)",
+    )
     variant = tutorial.add_argument_group(
         "variants", "change the setup; a changed setup is computed and printed with its own figures"
     )
@@ -94,6 +100,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             setup = Setup(hidden=args.hidden, update_biases=args.update_biases, order=args.order)
         except ValueError as e:
             parser.error(str(e))
+        if args.program:
+            if not setup.is_published_example or args.format != "text":
+                parser.error(
+                    "--program prints the example's network as Python text; "
+                    "it takes no variant options and no --format json"
+                )
+            from .tutorial.program import program_source
+
+            print(program_source(), end="")
+            return 0
         return tutorial_main(
             out=args.out,
             fmt=args.format,

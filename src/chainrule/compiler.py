@@ -52,12 +52,13 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import rules as R
-from .engine import Node, fit, init_node, toposort
+from .engine import Node, init_node, toposort
 from .func import Spec, tree_flatten, tree_unflatten
 from .modes import STATE, enable_grad, tick
 from .numerics import float_pow, restore, silence
 from .ops import OPS, Op
 from .tensor import Tensor, _logsumexp, _sigmoid, _softmax
+from .tensor import where as _tensor_where
 from .value import Value
 
 __all__ = ["Compiled", "Program", "TraceError", "compile"]
@@ -87,7 +88,7 @@ class _E(NamedTuple):
     prec: int
 
 
-ATOM, POW, UNARY, MUL, ADD, AND, CMP, COND = 100, 15, 14, 13, 12, 9, 7, 1
+ATOM, POW, UNARY, MUL, ADD, AND, OR, CMP, COND = 100, 15, 14, 13, 12, 9, 8, 7, 1
 
 
 def _p(e: _E, least: int) -> str:
@@ -169,8 +170,20 @@ def _reduce(fn: str) -> Callable[..., _E]:
     return emit
 
 
+def _norm(c: _Emitter, n: Node, a: list[_E]) -> _E:
+    # sqrt(sum(x * x)), as the forward computes it (np.square(x) is x * x exactly)
+    inner = _reduce("sum")(c, n, [_E(f"np.square({a[0].text})", ATOM)])
+    return _E(f"np.sqrt({inner.text})", ATOM)
+
+
 def _where(c: _Emitter, n: Node, a: list[_E]) -> _E:
     return _E(f"np.where({c.mask(n._ctx).text}, {a[0].text}, {a[1].text})", ATOM)
+
+
+def _where_float(c: _Emitter, n: Node, a: list[_E]) -> _E:
+    # (a Value chosen by a traced mask: the rules' where, recorded by the tracer)
+    m = c.mask(n._ctx)
+    return _E(f"{_p(a[0], COND + 1)} if {_p(m, COND + 1)} else {a[1].text}", COND)
 
 
 def _both(f: Callable[..., _E]) -> tuple[Callable[..., _E], Callable[..., _E]]:
@@ -208,7 +221,7 @@ EMITTERS: dict[str, tuple[Emit | None, Emit]] = {
     ),
     "maximum": (None, _call("np.maximum({0}, {1})")),
     "minimum": (None, _call("np.minimum({0}, {1})")),
-    "where": (None, _where),
+    "where": (_where_float, _where),
     "astype": (None, lambda c, n, a: _E(f"{_p(a[0], ATOM)}.astype(np.{n.data.dtype.name})", ATOM)),
     "matmul": (None, _bin("@", MUL)),
     "sum": (None, _reduce("sum")),
@@ -241,6 +254,17 @@ EMITTERS: dict[str, tuple[Emit | None, Emit]] = {
         None,
         lambda c, n, a: _E(f"np.stack([{', '.join(x.text for x in a)}], axis={n._ctx})", ATOM),
     ),
+    "erf": (None, _call("erf({0})")),
+    "sin": (None, _call("np.sin({0})")),
+    "cos": (None, _call("np.cos({0})")),
+    "exp2": (None, _call("np.exp2({0})")),
+    "log2": (None, _call("np.log2({0})")),
+    "log1p": (None, _call("np.log1p({0})")),
+    "expm1": (None, _call("np.expm1({0})")),
+    "clone": (None, lambda c, n, a: _E(f"{_p(a[0], ATOM)}.copy()", ATOM)),
+    "cumsum": (None, _call("np.cumsum({0}, axis={ctx!r})")),
+    "prod": (None, _reduce("prod")),
+    "norm": (None, _norm),
     "logsumexp": (None, _call("logsumexp({0}, {ctx[0]!r}, {ctx[1]!r})")),
     "softmax": (None, _call("softmax({0}, {ctx!r})")),
     "log_softmax": (None, _call("log_softmax({0}, {ctx!r})")),
@@ -256,75 +280,51 @@ EMITTERS: dict[str, tuple[Emit | None, Emit]] = {
 
 
 # ---------------------------------------------------------------------------
-# Masks as nodes.  The rule table computes the masks of relu, abs, clip, max,
-# maximum, minimum, pow (at 0) and where from the numbers of the forward pass,
-# as constants; in a compiled program they must be recomputed from each call's
-# numbers.  While tracing, the compiler hands on its own version of those
-# shares, built from the private ops below, whose masks are graph nodes.
+# Masks as nodes.  The rules that choose by the numbers (relu, abs, clip, max,
+# maximum, minimum, pow at 0, norm at 0, where) take their masks from
+# rules.compare (and rules.sign) and choose with rules.where.  While tracing,
+# those helpers ask the tracer (Tracer.mask, Tracer.select), which records the
+# mask as a node of the op below and the choice as a where node, so a program
+# recomputes both from each call's numbers.  Tensor comparisons written by the
+# traced function itself are recorded the same way (Tracer.compare).
 # ---------------------------------------------------------------------------
 
 
-def _private_op(name: str, symbol: str, vjps: Any, doc: str, formulas: Any = None) -> Op:
-    """An Op the compiler records while tracing; it is not part of the rule table."""
-    op = Op(name, symbol, vjps, formulas or ("",) * len(vjps), doc, jvps=vjps)
-    del OPS[name]
-    return op
+def _step(g: Any, *args: Any) -> Any:
+    # A step function's derivative is 0 where it has one.  (Only sign reaches this: it
+    # requires grad when its operand does, so that products with it are recorded; a
+    # comparison, a boolean, never requires grad.)
+    return g * 0.0
 
 
-def _nothing(*args: Any) -> Any:
-    raise AssertionError("a mask has no gradient")  # pragma: no cover (masks never require grad)
-
-
-def _zero(g: Any, *args: Any) -> Any:
-    return g * 0.0  # a step function: its derivative is 0 (where it has one)
-
-
-_CMP: dict[str, Callable[[Any, Any], Any]] = {
-    "<": np.less,
-    "<=": np.less_equal,
-    ">": np.greater,
-    ">=": np.greater_equal,
-    "==": np.equal,
-    "!=": np.not_equal,
-    "&": np.logical_and,
-}
-
-MASK = _private_op("compile.mask", "a <cmp> b", (_nothing, _nothing), "A comparison (no gradient).")
-SIGN = _private_op("compile.sign", "sign(x)", (_zero,), "The sign of x (derivative 0).")
-MAX_HIT = _private_op("compile.max_hit", "x == max(x)", (_nothing, _nothing), "Maximal elements.")
-MAX_SHARE = _private_op(
-    "compile.max_share", "hit / count", (_zero, _zero), "Each maximum's share (ties)."
+#: A comparison, ``a <ctx> b``, or ``sign(a)`` when ctx is "sign": a mask of the rules'
+#: helpers.  It is the compiler's, not the rule table's: it has no derivative to write down.
+MASK = Op(
+    "compile.mask",
+    "a <cmp> b",
+    (_step, _step),
+    ("", ""),
+    "A comparison, or sign(x) (derivative 0).",
+    jvps=(_step, _step),
 )
-
-
-def _select_vjp(i: int) -> Callable[..., Any]:
-    def vjp(g: Any, out: Any, ctx: Any, m: Any, a: Any, b: Any) -> Any:
-        return _select(m, g, 0.0) if i == 1 else _select(m, 0.0, g)
-
-    return vjp
-
-
-SELECT = _private_op(
-    "compile.select",
-    "a if m else b",
-    (_nothing, _select_vjp(1), _select_vjp(2)),
-    "Elementwise choice by a mask: the gradient follows the chosen operand.",
-    ("", "1 where m else 0", "0 where m else 1"),
-)
+del OPS[MASK.name]
 
 
 def _raw(x: Any) -> Any:
     return x.data if isinstance(x, Node) else x
 
 
+def _traced(x: Any) -> bool:
+    return isinstance(x, Node) and (x.requires_grad or x._op is not None)
+
+
 def _pseudo(
     like: Node, data: Any, op: Op, parents: tuple[Any, ...], ctx: Any = None, grad: bool = True
 ) -> Any:
-    """A node of ``like``'s kind made by a private op, recorded even when nothing requires grad.
+    """A node of ``like``'s kind made by ``op``, recorded even when nothing requires grad.
 
     It requires grad when an operand was computed from the arguments, so that
-    what is computed from it is recorded too (its rule gives the arguments 0
-    where it has no derivative); with ``grad`` false (a boolean mask) never.
+    what is computed from it is recorded too; with ``grad`` false (a mask) never.
     """
     node: Any = object.__new__(type(like) if isinstance(like, (Value, Tensor)) else Tensor)
     if isinstance(node, Tensor):
@@ -342,101 +342,28 @@ def _like(*xs: Any) -> Node:
     return next(x for x in xs if isinstance(x, Node))
 
 
-def _mask(kind: str, a: Any, b: Any) -> Any:
-    ad, bd = _raw(a), _raw(b)
-    data = _CMP[kind](ad, bd) if isinstance(ad, np.ndarray) or isinstance(bd, np.ndarray) else None
-    if data is None:
-        data = bool(_CMP[kind](ad, bd))
-    return _pseudo(_like(a, b), data, MASK, (a, b), kind, grad=False)
-
-
-def _select(m: Any, a: Any, b: Any) -> Any:
-    md, ad, bd = _raw(m), _raw(a), _raw(b)
-    if isinstance(md, np.ndarray) or isinstance(ad, np.ndarray) or isinstance(bd, np.ndarray):
-        data: Any = np.where(md, ad, bd)
-    else:
-        data = ad if md else bd
-    return _pseudo(_like(a, b, m), data, SELECT, (m, a, b))
-
-
-def _traced(x: Any) -> bool:
-    return isinstance(x, Node) and (x.requires_grad or x._op is not None)
-
-
-def _masked_maximum(loses: str) -> Callable[..., Any]:
-    def share(tr: _Tracer, node: Node, i: int, g: Any) -> Any:
-        a, b = node._parents if i == 0 else node._parents[::-1]
-        tie = _select(_mask("==", a, b), 0.5, 1.0)
-        return _select(_mask(loses, a, b), 0.0, g * tie)
-
-    return share
-
-
-def _masked_max(tr: _Tracer, node: Node, i: int, g: Any) -> Any:
-    a = node._parents[0]
-    axis, keep = node._ctx
-    hit, part = R._max_share(node.data, node._ctx, a.data)
-    hit_n = _pseudo(a, hit, MAX_HIT, (a, node), node._ctx, grad=False)
-    part_n = _pseudo(a, part, MAX_SHARE, (a, node), node._ctx)
-    return _select(hit_n, R.expand_reduced(g, a.shape, axis, keep) * part_n, 0.0)
-
-
-def _masked_pow(tr: _Tracer, node: Node, i: int, g: Any) -> Any:
-    a, b = node._parents
-    if i == 0 and _traced(b):  # d/da = b a^(b-1), and 0 where b = 0 (a^0 is constant)
-        return _select(_mask("==", b, 0.0), 0.0, g * b * R.power(a, b - 1))
-    if i == 1 and _traced(a):  # d/db = ln(a) a^b, with ln(1) in place of ln(0)
-        return g * R.log(_select(_mask("==", a, 0.0), 1.0, a)) * node
-    return None
-
-
-def _masked_where(tr: _Tracer, node: Node, i: int, g: Any) -> Any:
-    m = tr.masks.get(id(node._ctx))
-    if m is None:  # a constant condition: the rule's own share is right
-        return None
-    return _select(m[1], g, 0.0) if i == 0 else _select(m[1], 0.0, g)
-
-
-#: Shares the compiler records in place of the rule table's, for the rules that
-#: read masks from the numbers of the forward pass (same values, masks as nodes).
-MASKED: dict[str, Callable[[_Tracer, Node, int, Any], Any]] = {
-    "relu": lambda tr, n, i, g: _select(_mask("<=", n, 0.0), 0.0, g),
-    "abs": lambda tr, n, i, g: g * _pseudo(n, R.sign(n._parents[0].data), SIGN, n._parents[:1]),
-    "clip": lambda tr, n, i, g: _select(
-        _mask("&", _mask(">=", n._parents[0], n._ctx[0]), _mask("<=", n._parents[0], n._ctx[1])),
-        g,
-        0.0,
-    ),
-    "maximum": _masked_maximum("<"),
-    "minimum": _masked_maximum(">"),
-    "max": _masked_max,
-    "pow": _masked_pow,
-    "where": _masked_where,
-}
+_SIGN = "sign"
 
 
 def _mask_float(c: _Emitter, n: Node, a: list[_E]) -> _E:
-    if n._ctx == "&":
-        return _E(f"{_p(a[0], AND + 1)} and {_p(a[1], AND + 1)}", 3)
+    if n._ctx == _SIGN:
+        return _E(f"sign({a[0].text})", ATOM)
+    if n._ctx in ("&", "|"):
+        word, prec = ("and", 3) if n._ctx == "&" else ("or", 2)
+        return _E(f"{_p(a[0], prec + 1)} {word} {_p(a[1], prec + 1)}", prec)
     return _E(f"{_p(a[0], CMP + 1)} {n._ctx} {_p(a[1], CMP + 1)}", CMP)
 
 
 def _mask_array(c: _Emitter, n: Node, a: list[_E]) -> _E:
-    if n._ctx == "&":
-        return _E(f"{_p(a[0], AND + 1)} & {_p(a[1], AND + 1)}", AND)
+    if n._ctx == _SIGN:
+        return _E(f"np.sign({a[0].text})", ATOM)
+    if n._ctx in ("&", "|"):
+        prec = AND if n._ctx == "&" else OR
+        return _E(f"{_p(a[0], prec + 1)} {n._ctx} {_p(a[1], prec + 1)}", prec)
     return _E(f"{_p(a[0], CMP + 1)} {n._ctx} {_p(a[1], CMP + 1)}", CMP)
 
 
-_PRIVATE: dict[str, tuple[Emit | None, Emit]] = {
-    MASK.name: (_mask_float, _mask_array),
-    SIGN.name: (_call("sign({0})"), _call("np.sign({0})")),
-    SELECT.name: (
-        lambda c, n, a: _E(f"{_p(a[1], COND + 1)} if {_p(a[0], COND + 1)} else {a[2].text}", COND),
-        _call("np.where({0}, {1}, {2})"),
-    ),
-    MAX_HIT.name: (None, _call("max_hit({0}, {1}, {ctx!r})")),
-    MAX_SHARE.name: (None, _call("max_share({0}, {1}, {ctx!r})")),
-}
+_PRIVATE: dict[str, tuple[Emit | None, Emit]] = {MASK.name: (_mask_float, _mask_array)}
 
 
 # ---------------------------------------------------------------------------
@@ -473,11 +400,10 @@ _COMMON: dict[str, Any] = {
     "logsumexp": _logsumexp,
     "softmax": _softmax,
     "log_softmax": R.log_softmax,
+    "erf": R.erf,
     "scatter": R.scatter,
     "setitem": _setitem,
     "cross_entropy": _cross_entropy,
-    "max_hit": lambda a, out, ctx: R._max_share(out, ctx, a)[0],
-    "max_share": lambda a, out, ctx: R._max_share(out, ctx, a)[1],
 }
 #: Python floats, fast; a float op that raises (1/0, exp overflow, log of 0) reruns the
 #: program on numpy float64 scalars, which give IEEE 754's inf and nan as Values do.
@@ -611,21 +537,39 @@ class _Tracer:
         out._op, out._parents, out._ctx = MASK, (a, b), sym
         self.masks[id(out.data)] = (out.data, out)
 
+    def mask(self, kind: str, a: Any, b: Any) -> Any:
+        """:func:`chainrule.rules.compare` (or ``sign``, kind "sign") on nodes: a mask node."""
+        ad, bd = _raw(a), _raw(b)
+        data = R.sign(ad) if kind == _SIGN else R._COMPARE[kind](ad, bd)
+        if not (_traced(a) or _traced(b)):  # constants: the same mask at every call
+            return data
+        parents = (a,) if kind == _SIGN else (a, b)
+        node = _pseudo(_like(a, b), data, MASK, parents, kind, grad=kind == _SIGN)
+        if isinstance(node, Tensor):
+            self.masks[id(node.data)] = (node.data, node)
+        return node
+
+    def select(self, cond: Any, a: Any, b: Any) -> Any:
+        """:func:`chainrule.rules.where` on nodes: a where node, reading a mask node's numbers."""
+        if any(isinstance(x, Tensor) for x in (cond, a, b)):
+            return _tensor_where(_raw(cond), a, b)  # (Tensor.where finds the mask by its array)
+        c = _raw(cond)
+        if not _traced(cond):  # a constant condition
+            picked = a if c else b
+            return picked if isinstance(picked, Node) else Value._wrap_grad(picked)
+        node = _pseudo(cond, float(_raw(a) if c else _raw(b)), R.WHERE, (a, b), cond)
+        node.requires_grad = True  # (as Tracer.where: what is computed from it is recorded)
+        return node
+
     def edge_hook(self, roots: Sequence[Node]) -> Callable[..., Any]:
-        """The ``on_edge`` of one backward pass: masks as nodes, and who made which node."""
+        """The ``on_edge`` of one backward pass: which op and operand made which node."""
         totals: dict[Node, Any] = {r: r for r in roots}  # (a root starts with its seed)
         self.totals.append(totals)
         start = [tick()]
 
-        def on_edge(node: Node, i: int, operand: Node, share: Any, g: Any) -> Any:
+        def on_edge(node: Node, i: int, operand: Node, share: Any) -> None:
             op = node._op
             assert op is not None
-            replaced = None
-            masked = MASKED.get(op.name)
-            if masked is not None:
-                replaced = masked(self, node, i, g)
-                if replaced is not None and isinstance(operand, Tensor):
-                    replaced = fit(replaced, operand, g, False)
             t = tick()
             self.edges.append((start[0], t, op, i))
             start[0] = t + 1
@@ -633,10 +577,8 @@ class _Tracer:
                 self.sums[t + 1] = operand
                 totals[operand] = t + 1
             else:
-                totals[operand] = share if replaced is None else replaced
-            return replaced
+                totals[operand] = share
 
-        on_edge.wants_gradient = True  # type: ignore[attr-defined]
         return on_edge
 
 
@@ -703,6 +645,8 @@ class _Emitter:
 
     def mask(self, cond: Any) -> _E:
         """A where condition: the traced comparison it came from, else a constant."""
+        if isinstance(cond, Node):  # a Value's mask node
+            return self.ref(cond, None)
         m = self.tr.masks.get(id(cond))
         if m is not None and m[0] is cond:
             return self.ref(m[1], None)
@@ -763,16 +707,22 @@ class _Emitter:
         self.floats |= not arrays
         return form(self, n, [self.ref(p, n) for p in n._parents])
 
+    def _condition(self, n: Node) -> Node | None:
+        """The mask node a where node reads (its ctx), if the trace recorded one."""
+        if n._op is None or n._op.name != "where":
+            return None
+        cond = n._ctx
+        if isinstance(cond, Node):
+            return cond
+        m = self.tr.masks.get(id(cond))
+        return m[1] if m is not None and m[0] is cond else None
+
     def emit(self) -> str:
         tr = self.tr
         roots = [o for o in self.outputs if isinstance(o, Node)]
         order = toposort(roots, everything=True)
         while True:  # where conditions from traced comparisons: their graphs come first
-            extra = [
-                tr.masks[id(n._ctx)][1]
-                for n in order
-                if n._op is not None and n._op.name == "where" and id(n._ctx) in tr.masks
-            ]
+            extra = [m for m in map(self._condition, order) if m is not None]
             grown = toposort(extra + roots, everything=True)
             done = len(grown) == len(order)
             order = grown
@@ -786,8 +736,8 @@ class _Emitter:
                 if isinstance(p, Node):
                     uses[p] = uses.get(p, 0) + 1
                     consumer[p] = n
-            if n._op is not None and n._op.name == "where" and id(n._ctx) in tr.masks:
-                m = tr.masks[id(n._ctx)][1]
+            m = self._condition(n)
+            if m is not None:
                 uses[m] = uses.get(m, 0) + 2  # (a name of its own: it is read by position)
         for o in roots:
             uses[o] = uses.get(o, 0) + 2
@@ -930,6 +880,8 @@ class Program:
         self.build = _builder(out_spec, [k if k != "f" else "" for k in out_kinds])
         self.build_careful = _builder(out_spec, out_kinds)
         self.identity = used == list(range(n_leaves)) and not wrap
+        #: Checks that a call has this signature and returns its leaves (None: it has not).
+        self.guard = _guard(signature)
 
     def __call__(self, leaves: list[Any]) -> Any:
         """Run the program on the leaves of the arguments, in order; the output pytree."""
@@ -983,6 +935,69 @@ def _builder(spec: Spec, kinds: list[str]) -> Callable[[Sequence[Any]], Any]:
     exec(f"def build(o):\n    return {text(spec)}\n", keys)
     built: Callable[[Sequence[Any]], Any] = keys["build"]
     return built
+
+
+def _guard(signature: Any) -> Callable[..., list[Any] | None] | None:
+    """A function of the arguments returning their leaves when the call has ``signature``.
+
+    It is what :func:`_walk` computes, written out for one signature: a chain of
+    class, length, shape and dtype tests, without building the signature and
+    hashing it.  Anything it does not recognise (an int for a float, a Value, a
+    dtype object that is not numpy's own) returns None, and the call takes the
+    general way.  None when the signature holds arguments passed by value or
+    keywords (their values would have to be compared).
+    """
+    tests: list[str] = []
+    leaves: list[str] = []
+    consts: dict[str, Any] = {"ndarray": np.ndarray}
+
+    def const(x: Any) -> str:
+        name = f"k{len(consts)}"
+        consts[name] = x
+        return name
+
+    def part(sig: Any, expr: str) -> bool:
+        kind = sig[0]
+        if kind == "f":
+            tests.append(f"{expr}.__class__ is float")
+            leaves.append(expr)
+        elif kind == "a":
+            tests.append(f"{expr}.__class__ is ndarray")
+            tests.append(f"{expr}.dtype is {const(sig[2])}")
+            tests.append(f"{expr}.shape == {sig[1]!r}")
+            leaves.append(expr)
+        elif kind in ("list", "tuple"):
+            tests.append(f"{expr}.__class__ is {kind}")
+            tests.append(f"len({expr}) == {len(sig[1])}")
+            if sig[1] and all(s == _F for s in sig[1]):  # numbers: unpacked at once
+                tests.extend(f"{expr}[{i}].__class__ is float" for i in range(len(sig[1])))
+                leaves.append(f"*{expr}")
+            else:
+                return all(part(s, f"{expr}[{i}]") for i, s in enumerate(sig[1]))
+        elif kind == "dict":
+            tests.append(f"{expr}.__class__ is dict")
+            keys = const(tuple(sig[1]))
+            tests.append(f"tuple({expr}) == {keys}")
+            return all(part(s, f"{expr}[{keys}[{i}]]") for i, s in enumerate(sig[2]))
+        else:  # integer arrays and arguments by value: compared by value, the general way
+            return False
+        return True
+
+    names = [f"a{i}" for i in range(len(signature))]
+    if not all(isinstance(p, tuple) and p and isinstance(p[0], str) for p in signature):
+        return None  # (keywords)
+    if not all(part(p, n) for p, n in zip(signature, names)):
+        return None
+    test = " and ".join(tests) or "True"
+    source = (
+        f"def guard({', '.join(names)}):\n"
+        f"    if {test}:\n"
+        f"        return [{', '.join(leaves)}]\n"
+        "    return None\n"
+    )
+    exec(source, consts)
+    made: Callable[..., list[Any] | None] = consts["guard"]
+    return made
 
 
 class _NotNumeric(Exception):
@@ -1092,6 +1107,9 @@ class Compiled:
         self._cache: OrderedDict[Any, Program] = OrderedDict()
         self._last: Program | None = None
         self._last_key: Any = None
+        #: The last program, its guard (see :func:`_guard`) and how many arguments it takes,
+        #: as one tuple, so a call on another thread never pairs one's guard with another.
+        self._quick: tuple[int, Callable[..., list[Any] | None], Program] | None = None
         self._changes: dict[int, int] = {}
         self._warned = False
         self.name = getattr(fn, "__name__", "fn")
@@ -1123,6 +1141,11 @@ class Compiled:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if STATE.tracing is not None:  # inside another trace: part of that program
             return self.fn(*args, **kwargs)
+        quick = self._quick
+        if quick is not None and len(args) == quick[0] and not kwargs:
+            found = quick[1](*args)  # the quick way: a call with the last call's signature
+            if found is not None:
+                return quick[2](found)
         leaves: list[Any] = []
         signature: Any = None
         if not self.static and not kwargs:  # the usual call: every argument a pytree of numbers
@@ -1137,7 +1160,10 @@ class Compiled:
             program = self._trace(args, kwargs, signature, leaves)
         elif self._last is not program:
             self._cache.move_to_end(signature)
-        self._last = program
+        if self._last is not program:
+            self._last = program
+            guard = program.guard
+            self._quick = None if guard is None else (len(args), guard, program)
         return program(leaves)
 
     def _signature(self, args: tuple[Any, ...], kwargs: dict[str, Any], leaves: list[Any]) -> Any:

@@ -433,8 +433,7 @@ def run_backward(
             edge by edge (the backward stepper does).  When it returns
             something other than None, that is handed on instead of ``share``;
             a hook with the attribute ``wants_gradient`` set is also given
-            ``node``'s own gradient, as a fifth argument
-            (:func:`chainrule.compile` records masks as nodes this way).
+            ``node``'s own gradient, as a fifth argument.
 
     Returns:
         A dict from each ``wanted`` node reached to its gradient in this pass.

@@ -39,11 +39,13 @@ engine applies :func:`unbroadcast`, which sums over the broadcast axes.
 from __future__ import annotations
 
 import math
+import operator
 from typing import Any
 
 import numpy as np
 
 from .engine import Node
+from .modes import STATE
 from .numerics import (
     float_div,
     float_exp,
@@ -145,9 +147,49 @@ def safe_max(x: np.ndarray, axes: tuple[int, ...] | None) -> np.ndarray:
     return np.where(np.isfinite(m), m, 0.0).astype(x.dtype, copy=False)
 
 
+#: The comparisons :func:`compare` knows, by the symbol a program writes for them.
+_COMPARE = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+    "&": operator.and_,
+    "|": operator.or_,
+}
+
+
+def compare(kind: str, a: Any, b: Any) -> Any:
+    """The mask ``a <kind> b`` (``kind`` one of < <= > >= == != & |), elementwise.
+
+    Every rule that chooses by the numbers (relu's sign, a tie of maximum, a
+    norm of 0, ...) takes its mask from here and hands it to :func:`where`, so
+    that the choice is made in one place.  On floats and arrays it is the plain
+    comparison (a bool, or a bool array).  A mask has no gradient, so on graph
+    nodes (``create_graph``) it is the comparison of their numbers, except
+    while :func:`chainrule.compile` traces: there it is a recorded node, so a
+    compiled program recomputes the mask from each call's numbers.
+    """
+    if isinstance(a, _AnyNode) or isinstance(b, _AnyNode):
+        tracer = STATE.tracing
+        if tracer is not None:
+            return tracer.mask(kind, a, b)
+        a, b = raw(a), raw(b)
+    return _COMPARE[kind](a, b)
+
+
 def sign(x: Any) -> Any:
-    """Sign of x as plain data: a mask, never differentiated."""
-    x = raw(x)
+    """Sign of x (-1, 0 or 1; NaN for a NaN array element): a mask, never differentiated.
+
+    Like :func:`compare`, plain data on nodes, and a recorded node while
+    :func:`chainrule.compile` traces.
+    """
+    if isinstance(x, _AnyNode):
+        tracer = STATE.tracing
+        if tracer is not None:
+            return tracer.mask("sign", x, None)
+        x = x.data
     if isinstance(x, float):
         return (x > 0) - (x < 0)
     return np.sign(x)
@@ -188,15 +230,27 @@ def where(cond: Any, a: Any, b: Any) -> Any:
     Rules use it to hand a gradient to some elements and exactly 0 to the
     others.  It is a selection, not a product with a 0/1 mask: ``g * 0`` is nan
     where ``g`` is infinite, and an input that took no part must still get 0
-    (PyTorch's masked rules select too).  ``cond`` is plain data: a mask has no
-    gradient.
+    (PyTorch's masked rules select too).  ``cond`` is a mask from :func:`compare`
+    (or constant data): it has no gradient.  While :func:`chainrule.compile`
+    traces, the selection is recorded with its condition, so a compiled program
+    recomputes both.
     """
+    if isinstance(cond, _AnyNode) or isinstance(a, _AnyNode) or isinstance(b, _AnyNode):
+        return _where_nodes(cond, a, b)
+    if isinstance(a, (np.ndarray, np.generic)) or isinstance(b, (np.ndarray, np.generic)):
+        return np.where(cond, a, b)
+    return a if cond else b  # Python floats, for Value
+
+
+def _where_nodes(cond: Any, a: Any, b: Any) -> Any:
+    """:func:`where` with a graph node among its operands."""
+    tracer = STATE.tracing
+    if tracer is not None:
+        return tracer.select(cond, a, b)
     cond = raw(cond)
     node = a if isinstance(a, _AnyNode) else b if isinstance(b, _AnyNode) else None
     if node is None:
-        if isinstance(a, (np.ndarray, np.generic)) or isinstance(b, (np.ndarray, np.generic)):
-            return np.where(cond, a, b)
-        return a if cond else b  # Python floats, for Value
+        return where(cond, a, b)
     if isinstance(node.data, np.ndarray):  # Tensor nodes: Tensor.where records the choice
         return a.where(cond, b) if node is a else b.where(np.logical_not(cond), a)
     picked = a if cond else b  # Value nodes
@@ -290,15 +344,17 @@ def _inverse(perm: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(inv)
 
 
-def _max_share(out: Any, ctx: Any, a: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Which elements of ``a`` are the maximum (``hit``), and each one's share of it."""
+def _max_share(out: Any, ctx: Any, a: Any) -> tuple[Any, Any]:
+    """Which elements of ``a`` are the maximum (``hit``, a mask), and each one's share of it."""
     axis, keepdims = ctx
-    x, top = raw(a), raw(out)
-    m = np.asarray(expand_reduced(top, shape_of(a), axis, keepdims))
-    hit = x == m
-    if np.isnan(top).any():  # a NaN maximum came from the NaN entries: they take the gradient
-        hit |= np.isnan(x) & np.isnan(m)
-    return hit, hit / np.sum(hit, axis=axis, keepdims=True)  # ties split it evenly
+    m = expand_reduced(out, shape_of(a), axis, keepdims)
+    hit = compare("==", a, m)
+    traced = isinstance(hit, _AnyNode)  # (a compiled program meets NaN at any call)
+    if traced or np.isnan(raw(out)).any():
+        # A NaN maximum came from the NaN entries (x != x): they take the gradient.
+        hit = compare("|", hit, compare("&", compare("!=", a, a), compare("!=", m, m)))
+    ones = where(hit, 1.0, 0.0) if traced else hit
+    return hit, ones / sum(ones, axis=axis, keepdims=True)  # ties split it evenly
 
 
 def _max_vjp(g: Any, out: Any, ctx: Any, a: Any) -> Any:
@@ -337,14 +393,13 @@ def _stack_jvp(i: int, t: Any, out: Any, ctx: Any, *inputs: Any) -> Any:
     return scatter(t, shape_of(out), (slice(None),) * axis + (i,))
 
 
-def _tie_vjp(g: Any, a: Any, b: Any, loses: Any) -> Any:
+def _tie_vjp(g: Any, a: Any, b: Any, loses: str) -> Any:
     """The gradient of maximum/minimum for ``a``: all of ``g`` where ``a`` wins, half on a tie.
 
     Where ``a`` loses it is 0 by selection, even for an infinite ``g``; where a
     comparison fails (NaN) both inputs get ``g``.  This is PyTorch's rule.
     """
-    a, b = raw(a), raw(b)
-    return where(loses(a, b), 0.0, g * (1.0 - 0.5 * (a == b)))
+    return where(compare(loses, a, b), 0.0, where(compare("==", a, b), g * 0.5, g))
 
 
 def sin(x: Any) -> Any:
@@ -413,7 +468,7 @@ def _over_norm(g: Any, out: Any) -> Any:
     The denominator is made 1 there before dividing, so no inf or nan is
     computed and differentiating this again gives 0 at those elements too.
     """
-    zero = raw(out) == 0
+    zero = compare("==", out, 0.0)
     return where(zero, 0.0, divide(g, where(zero, 1.0, out)))
 
 
@@ -481,8 +536,8 @@ def _pow_vjp_base(g: Any, out: Any, ctx: Any, a: Any, b: Any) -> Any:
         # Recording (create_graph): the product must keep its dependence on b,
         # whose slope at b = 0 is a**-1, so only the elements with a = b = 0 are
         # mended, by giving them base 1 (the product there is still 0).
-        both_zero = (exponent == 0) & (raw(a) == 0)
-        if np.any(both_zero):
+        both_zero = compare("&", compare("==", b, 0.0), compare("==", a, 0.0))
+        if isinstance(both_zero, _AnyNode) or np.any(both_zero):  # (traced: at any call)
             a = where(both_zero, 1.0, a)
     elif not isinstance(exponent, np.ndarray):
         if exponent == 0:
@@ -495,11 +550,13 @@ def _pow_vjp_base(g: Any, out: Any, ctx: Any, a: Any, b: Any) -> Any:
 def _pow_vjp_exponent(g: Any, out: Any, ctx: Any, a: Any, b: Any) -> Any:
     # 0 ** b is 0 for every b > 0, so its slope in b is 0 (as in PyTorch), where
     # the formula would give ln(0) * 0 = nan.  A base of 0 is replaced by 1 in the log.
-    base = raw(a)
-    if isinstance(base, np.ndarray):
-        if (base == 0).any():
-            a = where(base == 0, 1.0, a)
-    elif base == 0:
+    zero = compare("==", a, 0.0)
+    if isinstance(zero, _AnyNode):  # traced: the base may be 0 at any call
+        a = where(zero, 1.0, a)
+    elif isinstance(zero, np.ndarray):
+        if zero.any():
+            a = where(zero, 1.0, a)
+    elif zero:
         return g * 0.0 * out
     return g * log(a) * out
 
@@ -554,11 +611,11 @@ RELU = Op(
     "relu",
     "max(x, 0)",
     # Selected by the output, as PyTorch does: relu(nan) = nan passes g on.
-    (lambda g, out, ctx, a: where(raw(out) <= 0, 0.0, g),),
+    (lambda g, out, ctx, a: where(compare("<=", out, 0.0), 0.0, g),),
     ("1 if x>0 else 0",),
     "Rectifier: d relu(x)/dx = 1 for x > 0, else 0 (0 at x = 0, as PyTorch).",
     elementwise=True,
-    jvps=(lambda t, out, ctx, a: where(raw(out) <= 0, 0.0, t),),
+    jvps=(lambda t, out, ctx, a: where(compare("<=", out, 0.0), 0.0, t),),
 )
 SOFTPLUS = Op(
     "softplus",
@@ -589,44 +646,51 @@ SQRT = Op(
     elementwise=True,
     jvps=(lambda t, out, ctx, a: divide(t, 2 * out),),
 )
+
+
+def _inside(a: Any, ctx: tuple[Any, Any]) -> Any:
+    """The mask lo <= a <= hi of clip's bounds ``ctx`` (False at NaN)."""
+    return compare("&", compare(">=", a, ctx[0]), compare("<=", a, ctx[1]))
+
+
 CLIP = Op(
     "clip",
     "clip(x, lo, hi)",
-    (lambda g, out, ctx, a: where((raw(a) >= ctx[0]) & (raw(a) <= ctx[1]), g, 0.0),),
+    (lambda g, out, ctx, a: where(_inside(a, ctx), g, 0.0),),
     ("1 if lo<=x<=hi else 0",),
     "Clipping: d clip(x)/dx = 1 inside [lo, hi], 0 where x was clipped.",
     elementwise=True,
-    jvps=(lambda t, out, ctx, a: where((raw(a) >= ctx[0]) & (raw(a) <= ctx[1]), t, 0.0),),
+    jvps=(lambda t, out, ctx, a: where(_inside(a, ctx), t, 0.0),),
 )
 # (Elementwise, so _tie_vjp gives the JVPs too: t where the input wins, t/2 on a tie.)
 MAXIMUM = Op(
     "maximum",
     "maximum(a, b)",
     (
-        lambda g, out, ctx, a, b: _tie_vjp(g, a, b, np.less),
-        lambda g, out, ctx, a, b: _tie_vjp(g, b, a, np.less),
+        lambda g, out, ctx, a, b: _tie_vjp(g, a, b, "<"),
+        lambda g, out, ctx, a, b: _tie_vjp(g, b, a, "<"),
     ),
     ("1 if a>b, 1/2 if a=b, else 0", "1 if b>a, 1/2 if a=b, else 0"),
     "Elementwise maximum: the gradient goes to the larger input; ties split it in half.",
     elementwise=True,
     jvps=(
-        lambda t, out, ctx, a, b: _tie_vjp(t, a, b, np.less),
-        lambda t, out, ctx, a, b: _tie_vjp(t, b, a, np.less),
+        lambda t, out, ctx, a, b: _tie_vjp(t, a, b, "<"),
+        lambda t, out, ctx, a, b: _tie_vjp(t, b, a, "<"),
     ),
 )
 MINIMUM = Op(
     "minimum",
     "minimum(a, b)",
     (
-        lambda g, out, ctx, a, b: _tie_vjp(g, a, b, np.greater),
-        lambda g, out, ctx, a, b: _tie_vjp(g, b, a, np.greater),
+        lambda g, out, ctx, a, b: _tie_vjp(g, a, b, ">"),
+        lambda g, out, ctx, a, b: _tie_vjp(g, b, a, ">"),
     ),
     ("1 if a<b, 1/2 if a=b, else 0", "1 if b<a, 1/2 if a=b, else 0"),
     "Elementwise minimum: the gradient goes to the smaller input; ties split it in half.",
     elementwise=True,
     jvps=(
-        lambda t, out, ctx, a, b: _tie_vjp(t, a, b, np.greater),
-        lambda t, out, ctx, a, b: _tie_vjp(t, b, a, np.greater),
+        lambda t, out, ctx, a, b: _tie_vjp(t, a, b, ">"),
+        lambda t, out, ctx, a, b: _tie_vjp(t, b, a, ">"),
     ),
 )
 WHERE = Op(
