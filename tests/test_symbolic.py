@@ -99,26 +99,23 @@ CASES = {
     ),
     "prod": lambda: reduce(leaf([[0.3, -0.2, 1.5], [0.2, 0.1, 0.4]], "x").prod(axis=0)),
     "norm": lambda: reduce(leaf([[0.3, -0.2, 1.5], [0.2, 0.1, 0.4]], "x").norm(dim=0)),
-}
-
-# The ops whose rule SymPy cannot run, and why: each rule reads the sign or the
-# order of the numbers (a mask), which a symbol does not have.
-EXCLUDED = {
-    "relu": "selects by the sign of the output",
-    "abs": "multiplies by sign(x), read from the number",
-    "clip": "selects by comparing x with the bounds",
-    "maximum": "selects the larger operand by comparing numbers",
-    "minimum": "selects the smaller operand by comparing numbers",
-    "max": "finds the maximum and its ties by comparing numbers",
-}
-EXCLUDED_GRAPHS = {
     "relu": lambda: reduce(leaf([0.3, -0.2, 1.5], "x").relu()),
     "abs": lambda: reduce(leaf([0.3, -0.2, 1.5], "x").abs()),
-    "clip": lambda: reduce(leaf([0.3, -0.2, 1.5], "x").clip(-1.0, 1.0)),
+    "clip": lambda: reduce(leaf([0.3, -1.2, 1.5], "x").clip(-1.0, 1.0)),
     "maximum": lambda: reduce(cr.maximum(leaf([0.3, -0.2, 1.5], "a"), leaf([0.1, 0.5, 2.0], "b"))),
     "minimum": lambda: reduce(cr.minimum(leaf([0.3, -0.2, 1.5], "a"), leaf([0.1, 0.5, 2.0], "b"))),
-    "max": lambda: leaf([0.3, -0.2, 1.5], "x").max(),
+    "max": lambda: leaf([[0.3, -0.2, 1.5], [0.9, 0.1, 0.4]], "x").max(axis=1).sin().sum(),
 }
+
+# The ops whose rule SymPy cannot run, and why (none: the rules that choose by
+# comparing numbers, relu, abs, clip, maximum, minimum and max, build SymPy
+# conditions and Piecewise formulas through the rule table's helpers).
+EXCLUDED: dict[str, str] = {}
+
+# Ops whose gradient has kinks (a rule's mask that is a condition on the symbols):
+# check() proves it on every side of them and names them.  pow's rules choose at
+# a base of 0, norm's at a norm of 0.
+KINKED = {"relu", "clip", "maximum", "minimum", "max", "norm", "pow"}
 
 
 def test_every_op_of_the_rule_table_is_classified():
@@ -128,7 +125,6 @@ def test_every_op_of_the_rule_table_is_classified():
     assert set(cr.OPS) - classified == set(), "ops with no symbolic case and no exclusion"
     assert classified - set(cr.OPS) == set()
     assert set(EXCLUDED) == set(symbolic_module.UNSUPPORTED)
-    assert set(EXCLUDED_GRAPHS) == set(EXCLUDED)
 
 
 def _values_at_graph(s, out):
@@ -146,6 +142,11 @@ def test_rule_table_gradient_is_the_derivative(op):
     # Proved, not only equal at random points: the rules' constants (ln 2,
     # 2/sqrt(pi)) enter SymPy as the exact numbers they stand for.
     assert set(check.verdicts.values()) == {"proved"}, str(check)
+    if op in KINKED:
+        assert set(check.kinks) == set(check.verdicts) and all(check.kinks.values())
+        assert all("proved away from the kinks" in d for d in check.details.values())
+    else:
+        assert check.kinks == {}, str(check)
     # At the graph's own numbers the closed forms give the engine's gradients.
     leaves = [n for n in cr.engine.iter_graph([out]) if n.is_leaf and n.requires_grad]
     grads = cr.grad(out, leaves)
@@ -158,11 +159,95 @@ def test_rule_table_gradient_is_the_derivative(op):
 
 
 @needs_sympy
-@pytest.mark.parametrize("op", sorted(EXCLUDED))
-def test_excluded_ops_are_refused_by_name(op):
-    out = EXCLUDED_GRAPHS[op]()
-    with pytest.raises(ValueError, match=f"uses {op}, which SymPy cannot run"):
-        cr.symbolic(out)
+def test_an_op_without_a_symbolic_forward_is_refused_by_name(monkeypatch):
+    monkeypatch.delitem(symbolic_module.FORWARD, "relu")
+    monkeypatch.setitem(symbolic_module.UNSUPPORTED, "relu", "no reason")
+    with pytest.raises(ValueError, match="uses relu, which SymPy cannot run: no reason"):
+        cr.symbolic(CASES["relu"]())
+
+
+@needs_sympy
+def test_ops_with_kinks_on_values():
+    x = cr.Value(0.4, name="x")
+    y = cr.Value(-0.3, name="y")
+    z = (x * y).relu() + (x - y).abs() * x + (y * y - 0.04).relu().tanh() + (x - 2.0).relu()
+    s = cr.symbolic(z)
+    check = s.check()
+    assert check.verdicts == {"x": "proved", "y": "proved"}, str(check)
+    # (abs's sign(x - y) is sympy's too, at its kink as well: that one is not set aside)
+    assert check.kinks["x"] == ["x*y = 0", "x - 2 = 0"], str(check)
+    assert check.kinks["y"] == ["x*y = 0", "25*y**2 - 1 = 0"], str(check)
+    z.backward()
+    at = _values_at_graph(s, z)
+    assert float(s.gradients["x"].subs(at)) == pytest.approx(x.grad, rel=1e-12)
+    assert float(s.gradients["y"].subs(at)) == pytest.approx(y.grad, rel=1e-12)
+
+
+@needs_sympy
+@pytest.mark.parametrize(
+    "build, at, rule, sympys",
+    [
+        # relu'(0) = 0 in the rule table, Heaviside(0) = 1/2 in sympy
+        (lambda x: x.relu(), 0.0, 0.0, 0.5),
+        # clip passes the gradient at its bounds; sympy's Heaviside gives 1/2 there
+        (lambda x: x.clip(-1.0, 1.0), 1.0, 1.0, 0.5),
+        # |x|' = sign(x): 0 at 0 on both sides
+        (lambda x: x.abs(), 0.0, 0.0, 0.0),
+    ],
+)
+def test_at_a_kink_the_formula_is_the_rule_tables(build, at, rule, sympys):
+    # The formula carries the rule table's convention at the kink, which is why
+    # check() proves it only away from the kinks where the two can differ.
+    x = cr.Tensor(np.array(0.3), requires_grad=True, name="x")
+    s = cr.symbolic(build(x))
+    sym = s.symbols["x"]
+    assert s.check().ok
+    formula = float(s.gradients["x"].subs(sym, at))
+    x0 = cr.Tensor(np.array(at), requires_grad=True)
+    build(x0).backward()
+    assert formula == float(x0.grad) == rule
+    assert float(__import__("sympy").diff(s.expression, sym).subs(sym, at)) == sympys
+
+
+@needs_sympy
+def test_a_gradient_wrong_on_a_side_the_points_miss_is_not_proved():
+    # The random points (near x = 0.3) all lie where x > 0; the split at the
+    # kinks still proves each side and finds that the x < -1 side is wrong.
+    import sympy
+
+    x = cr.Value(0.3, name="x")
+    s = cr.symbolic((x * 2.0).relu())
+    sym = s.symbols["x"]
+    right = s.gradients["x"]
+    assert s.check().verdicts == {"x": "proved"}
+    s.gradients["x"] = right + sympy.Piecewise((1, sym < -1), (0, True))
+    check = s.check()
+    assert check.verdicts == {"x": "numeric"} and "not proved" in str(check)
+    s.gradients["x"] = right + sympy.Piecewise((1, sym > 0.1), (0, True))
+    assert s.check().verdicts == {"x": "differ"}
+
+
+@needs_sympy
+def test_the_helpers_build_conditions_and_cases_for_expressions():
+    import sympy
+
+    from chainrule import rules
+
+    x = sympy.Symbol("x", real=True)
+    a = symbolic_module.Sym(np.array([x, 2 * x], dtype=object))
+    mask = rules.compare("<=", a, 0.0)
+    assert list(mask.data) == [x <= 0, 2 * x <= 0]
+    picked = rules.where(mask, 0.0, a)
+    assert list(picked.data) == [
+        sympy.Piecewise((0, x <= 0), (x, True)),
+        sympy.Piecewise((0, 2 * x <= 0), (2 * x, True)),
+    ]
+    assert rules.sign(symbolic_module.Sym(x)).data == sympy.sign(x)
+    both = rules.compare("&", rules.compare(">", a, -1.0), rules.compare("!=", a, a))
+    assert list(both.data) == [sympy.false, sympy.false]
+    # on plain data and on nodes outside symbolic, the helpers are as before
+    assert rules.compare("<=", np.array([-1.0, 1.0]), 0.0).tolist() == [True, False]
+    assert rules.where(cr.Value(0.5) <= 0.0, 1.0, 2.0) == 2.0
 
 
 @needs_sympy

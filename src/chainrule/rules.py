@@ -160,6 +160,32 @@ _COMPARE = {
 }
 
 
+class SymbolicNode(Node):
+    """A node whose data is a formula rather than numbers (``chainrule.symbolic``'s ``Sym``).
+
+    Its mask cannot be read off numbers, so :func:`compare`, :func:`sign` and
+    :func:`where` hand such operands to these methods, after their checks for
+    plain data, graph nodes and tracing: a comparison becomes a condition of
+    the formula, and a selection a formula by cases.  The rules stay as they are.
+    """
+
+    __slots__ = ()
+
+    @classmethod
+    def _mask(cls, kind: str, a: Any, b: Any) -> Any:
+        """The condition ``a <kind> b`` (the kinds of :func:`compare`)."""
+        raise NotImplementedError
+
+    def _sign(self) -> Any:
+        """The sign of the formula (-1, 0 or 1)."""
+        raise NotImplementedError
+
+    @classmethod
+    def _select(cls, cond: Any, a: Any, b: Any) -> Any:
+        """``a`` where the condition ``cond`` holds, else ``b``."""
+        raise NotImplementedError
+
+
 def compare(kind: str, a: Any, b: Any) -> Any:
     """The mask ``a <kind> b`` (``kind`` one of < <= > >= == != & |), elementwise.
 
@@ -169,12 +195,15 @@ def compare(kind: str, a: Any, b: Any) -> Any:
     comparison (a bool, or a bool array).  A mask has no gradient, so on graph
     nodes (``create_graph``) it is the comparison of their numbers, except
     while :func:`chainrule.compile` traces: there it is a recorded node, so a
-    compiled program recomputes the mask from each call's numbers.
+    compiled program recomputes the mask from each call's numbers.  On a
+    :class:`SymbolicNode` it is a condition of the formula (``x <= 0``).
     """
     if isinstance(a, _AnyNode) or isinstance(b, _AnyNode):
         tracer = STATE.tracing
         if tracer is not None:
             return tracer.mask(kind, a, b)
+        if isinstance(a, SymbolicNode) or isinstance(b, SymbolicNode):  # a formula's condition
+            return (a if isinstance(a, SymbolicNode) else b)._mask(kind, a, b)
         a, b = raw(a), raw(b)
     return _COMPARE[kind](a, b)
 
@@ -182,13 +211,15 @@ def compare(kind: str, a: Any, b: Any) -> Any:
 def sign(x: Any) -> Any:
     """Sign of x (-1, 0 or 1; NaN for a NaN array element): a mask, never differentiated.
 
-    Like :func:`compare`, plain data on nodes, and a recorded node while
-    :func:`chainrule.compile` traces.
+    Like :func:`compare`, plain data on nodes, a recorded node while
+    :func:`chainrule.compile` traces, and a formula on a :class:`SymbolicNode`.
     """
     if isinstance(x, _AnyNode):
         tracer = STATE.tracing
         if tracer is not None:
             return tracer.mask("sign", x, None)
+        if isinstance(x, SymbolicNode):
+            return x._sign()
         x = x.data
     if isinstance(x, float):
         return (x > 0) - (x < 0)
@@ -233,7 +264,8 @@ def where(cond: Any, a: Any, b: Any) -> Any:
     (PyTorch's masked rules select too).  ``cond`` is a mask from :func:`compare`
     (or constant data): it has no gradient.  While :func:`chainrule.compile`
     traces, the selection is recorded with its condition, so a compiled program
-    recomputes both.
+    recomputes both.  With a formula's condition (:class:`SymbolicNode`) it is
+    a formula by cases.
     """
     if isinstance(cond, _AnyNode) or isinstance(a, _AnyNode) or isinstance(b, _AnyNode):
         return _where_nodes(cond, a, b)
@@ -247,6 +279,8 @@ def _where_nodes(cond: Any, a: Any, b: Any) -> Any:
     tracer = STATE.tracing
     if tracer is not None:
         return tracer.select(cond, a, b)
+    if isinstance(cond, SymbolicNode):  # a formula's condition: a formula by cases
+        return cond._select(cond, a, b)
     cond = raw(cond)
     node = a if isinstance(a, _AnyNode) else b if isinstance(b, _AnyNode) else None
     if node is None:

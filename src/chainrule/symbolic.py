@@ -13,7 +13,12 @@ the graph's own values and says so, with the tolerance.
 The rules are written with small helpers (``exp``, ``log``, ``sum``,
 ``where``...) that take floats, arrays and graph nodes; an expression enters
 them as a :class:`Sym`, a graph node whose data is a SymPy expression (or a
-numpy array of them), so neither the rules nor the helpers change.
+numpy array of them), so the rules do not change.  The rules that choose by
+comparing numbers (``relu``, ``abs``, ``clip``, ``maximum``, ``minimum``,
+``max``) take every mask from ``rules.compare`` or ``rules.sign`` and select
+with ``rules.where``; given a :class:`Sym` these build SymPy conditions
+(``x <= 0``), ``sign(x)`` and ``Piecewise`` formulas, and the forward of those
+ops is ``Max``, ``Min`` and ``Abs``.
 
 SymPy is an optional extra: ``pip install 'chainrule[symbolic]'`` (the
 examples of ``docs/derive.md`` run with it)::
@@ -38,17 +43,13 @@ import numpy as np
 from .engine import Node, iter_graph
 from .naming import graph_names
 from .numerics import unbroadcast
-from .rules import _LN2, _TWO_OVER_SQRT_PI
+from .rules import _LN2, _TWO_OVER_SQRT_PI, SymbolicNode
 
-#: Ops whose rule SymPy cannot run, and why (their rules choose by comparing numbers).
-UNSUPPORTED: dict[str, str] = {
-    "relu": "its rule selects by the sign of the output, which a symbol does not have",
-    "abs": "its rule multiplies by sign(x), read from the number",
-    "clip": "its rule selects by comparing x with the bounds, a number comparison",
-    "maximum": "its rule selects the larger operand by comparing numbers",
-    "minimum": "its rule selects the smaller operand by comparing numbers",
-    "max": "its rule finds the maximum (and ties) by comparing numbers",
-}
+#: Ops whose rule SymPy cannot run, and why (none at present: the rules that
+#: choose by comparing numbers take their masks from ``rules.compare`` and
+#: ``rules.sign`` and select with ``rules.where``, which build SymPy conditions
+#: and ``Piecewise`` formulas for expressions).
+UNSUPPORTED: dict[str, str] = {}
 
 #: Relative tolerance of the comparison at random points, when a proof is not found.
 TOLERANCE = 1e-9
@@ -105,7 +106,7 @@ def _constant(x: float) -> Any:
     return _number(x)
 
 
-class Sym(Node):
+class Sym(SymbolicNode):
     """A SymPy expression (or an object array of them) that the rules take as a node.
 
     It has what the rules and their helpers ask of a node: arithmetic, the
@@ -237,6 +238,24 @@ class Sym(Node):
     def where(self, cond: Any, other: Any) -> Sym:
         return Sym(np.where(cond, self.data, _unwrap(other)))
 
+    # masks and selections (rules.compare, rules.sign, rules.where): conditions and cases
+    @classmethod
+    def _mask(cls, kind: str, a: Any, b: Any) -> Sym:
+        relation = getattr(_sympy(), _RELATIONS[kind])
+        return Sym(_map_broadcast(relation, _unwrap(a), _unwrap(b)))
+
+    def _sign(self) -> Sym:
+        return Sym(_map(_sympy().sign, self.data))
+
+    @classmethod
+    def _select(cls, cond: Any, a: Any, b: Any) -> Sym:
+        piecewise = _sympy().Piecewise
+        return Sym(
+            _map_broadcast(
+                lambda c, u, v: piecewise((u, c), (v, True)), _unwrap(cond), _unwrap(a), _unwrap(b)
+            )
+        )
+
     def log_softmax(self, axis: int) -> Sym:
         return self - self.exp().sum(axis=axis, keepdims=True).log()
 
@@ -244,6 +263,40 @@ class Sym(Node):
         out = np.zeros(shape, dtype=object)
         np.add.at(out, index, self.data)
         return Sym(out)
+
+
+#: The SymPy condition for each kind of :func:`chainrule.rules.compare`.
+_RELATIONS = {
+    "<": "Lt",
+    "<=": "Le",
+    ">": "Gt",
+    ">=": "Ge",
+    "==": "Eq",
+    "!=": "Ne",
+    "&": "And",
+    "|": "Or",
+}
+
+
+def _element(x: Any) -> Any:
+    """One element as SymPy takes it: a bool as SymPy's true or false, a number exact."""
+    sp = _sympy()
+    if x is True or x is np.True_:
+        return sp.true
+    if x is False or x is np.False_:
+        return sp.false
+    return x if isinstance(x, sp.Basic) else _number(x)
+
+
+def _map_broadcast(fn: Callable[..., Any], *operands: Any) -> Any:
+    """``fn`` on the elements of its operands, broadcast (an object array, or one expression)."""
+    if not any(isinstance(x, np.ndarray) for x in operands):
+        return fn(*map(_element, operands))
+    arrays = np.broadcast_arrays(*(np.asarray(x, dtype=object) for x in operands))
+    out = np.empty(arrays[0].shape, dtype=object)
+    for k in np.ndindex(out.shape):
+        out[k] = fn(*(_element(x[k]) for x in arrays))
+    return out
 
 
 def _expr(sp: Any, x: Any) -> Any:
@@ -317,6 +370,26 @@ def _mean(n: Node, a: Sym) -> Sym:
     return a.sum(axis=axis, keepdims=keep) / count
 
 
+def _clip(n: Node, a: Sym) -> Sym:
+    sp = _sympy()
+    lo, hi = n._ctx
+    return Sym(_map_broadcast(lambda v, low, high: sp.Min(sp.Max(v, low), high), a.data, lo, hi))
+
+
+def _max(n: Node, a: Sym) -> Sym:
+    """The largest element over the axes, as ``Max(...)`` of the elements."""
+    axis, keep = n._ctx
+    data = np.asarray(a.data, dtype=object)
+    axes = range(data.ndim) if axis is None else axis if isinstance(axis, tuple) else (axis,)
+    reduced = sorted({ax % data.ndim for ax in axes}, reverse=True)
+    largest = np.frompyfunc(_sympy().Max, 2, 1)
+    for ax in reduced:  # (one axis at a time: SymPy's Max is not a numpy reduction)
+        data = largest.reduce(data, axis=ax, keepdims=True)
+    if not keep:
+        data = data.reshape([k for i, k in enumerate(data.shape) if i not in reduced])
+    return Sym(data if data.ndim else data.item())
+
+
 #: How each op computes its output from its operands, on expressions (forward only).
 FORWARD: dict[str, Callable[..., Sym]] = {
     "add": lambda n, a, b: a + b,
@@ -341,9 +414,15 @@ FORWARD: dict[str, Callable[..., Sym]] = {
     "clone": lambda n, a: a,
     "cumsum": lambda n, a: a.cumsum(n._ctx),
     "prod": lambda n, a: a.prod(*n._ctx),
-    # The Euclidean norm; its rule's choice at a zero norm (gradient 0) compares
-    # the norm with 0, which a symbolic norm is not: the formula holds where
-    # the norm is nonzero, the only points where it has a derivative.
+    # Ops with kinks: SymPy's Max, Min and Abs (the rules' masks become conditions).
+    "relu": lambda n, a: Sym(_map(lambda v: _sympy().Max(v, 0), a.data)),
+    "abs": lambda n, a: Sym(_map(_sympy().Abs, a.data)),
+    "clip": _clip,
+    "maximum": lambda n, a, b: Sym(_map_broadcast(_sympy().Max, a.data, b.data)),
+    "minimum": lambda n, a, b: Sym(_map_broadcast(_sympy().Min, a.data, b.data)),
+    "max": _max,
+    # The Euclidean norm; its rule's choice at a zero norm (gradient 0) is a
+    # case Eq(norm, 0) of the gradient, a kink that check() sets aside.
     "norm": lambda n, a: (a * a).sum(*n._ctx).sqrt(),
     "where": lambda n, a, b: Sym(np.where(n._ctx, a.data, b.data)),
     "astype": lambda n, a: a,
@@ -378,10 +457,15 @@ class Check:
         verdicts: symbol name → ``"proved"``, ``"numeric"`` (equal at the random
             points, within :data:`TOLERANCE`, not proved) or ``"differ"``.
         ok: True when no verdict is ``"differ"``.
+        kinks: symbol name → the kinks (``"x = 0"``) a "proved" verdict holds
+            away from, for gradients of ops with kinks (``relu``, ``abs``,
+            ``maximum``...; see :func:`_proved_by_cases`); absent when the
+            proof holds everywhere.
     """
 
     verdicts: dict[str, str]
     details: dict[str, str] = field(default_factory=dict)
+    kinks: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -425,11 +509,18 @@ class Symbolic:
         without bound on a large expression).  Where they agree, the difference
         is simplified: 0 is a proof ("proved"); otherwise the verdict is
         "numeric", and says that only the points vouch for it.
+
+        A gradient of an op with a kink (``relu``, ``clip``, ``maximum``, ``max``,
+        a norm's 0, ...) is proved on every side of its kinks, one smooth case
+        at a time, not on them, where the rule table's convention (relu'(0) = 0,
+        a tie of maximum split in half, clip passing the gradient at its bounds)
+        need not be sympy's value; :attr:`Check.kinks` and the detail name them.
         """
         sp = _sympy()
         rng = random.Random(seed)
         verdicts: dict[str, str] = {}
         details: dict[str, str] = {}
+        kinked: dict[str, list[str]] = {}
         for name, grad in self.gradients.items():
             sym = self.symbols[name]
             reference = sp.diff(self.expression, sym)
@@ -448,18 +539,27 @@ class Symbolic:
                     f"DIFFER: at random points the rule table's gradient and sympy.diff are "
                     f"{worst:.1e} apart (tolerance {TOLERANCE:g})"
                 )
-            elif _is_zero(sp, grad - reference):
+            elif (kinks := _proved_by_cases(sp, grad - reference, point)) is not None:
                 verdicts[name] = "proved"
-                details[name] = (
-                    "proved (the rule table's gradient minus sympy.diff simplifies to 0)"
-                )
+                if kinks:
+                    kinked[name] = kinks
+                    details[name] = (
+                        f"proved away from the kinks {', '.join(kinks)} (on every side of "
+                        "them the rule table's gradient minus sympy.diff simplifies to 0; "
+                        "on a kink the rule table's convention need not be sympy's)"
+                    )
+                else:
+                    details[name] = (
+                        "proved (the rule table's gradient minus sympy.diff simplifies to 0)"
+                    )
             else:
                 verdicts[name] = "numeric"
                 details[name] = (
-                    f"not proved (simplify could not decide); equal at {POINTS} random points "
+                    "not proved (neither simplify nor a split at the kinks decided); equal at "
+                    f"{POINTS} random points "
                     f"within relative tolerance {TOLERANCE:g} (largest difference {worst:.1e})"
                 )
-        return Check(verdicts, details)
+        return Check(verdicts, details, kinked)
 
     def latex(self) -> str:
         """The forward expression and each gradient, as the body of a LaTeX ``align*``."""
@@ -473,6 +573,169 @@ class Symbolic:
                 + sp.latex(g, symbol_names=names)
             )
         return " \\\\\n".join(rows)
+
+
+#: At most this many combinations of sides of the kinks are tried (else "numeric").
+MAX_REGIONS = 1024
+
+
+class _NoCases(Exception):
+    """The difference cannot be split into smooth cases (too many, or a kink is 0 at a point)."""
+
+
+def _proved_by_cases(sp: Any, d: Any, point: dict[Any, Any]) -> list[str] | None:
+    """Whether ``d`` is 0, proved; the kinks set aside for that (``[]``: none), or None.
+
+    ``d`` may have kinks: ``Abs``, ``sign``, ``Heaviside``, ``Max``, ``Min``,
+    conditions and ``Piecewise`` (``sympy.diff`` of ``Max(x, 0)`` is
+    ``Heaviside(x)``; the rule table's gradient is ``Piecewise((0, Max(0, x) <=
+    0), (1, True))``).  Each kink is an expression ``k`` whose sign decides a
+    case (``x`` there, ``a - b`` for ``Max(a, b)``).  Away from ``k = 0`` its
+    side is ``k > 0`` or ``k < 0``, and on each side the case is a smooth
+    expression; so ``d`` is split, innermost kink first, into one smooth
+    expression per combination of sides, and each must be proved 0 by
+    :func:`_is_zero`.  An equality ``Eq(a, b)`` is false away from ``a - b = 0``.
+    That proves ``d = 0`` everywhere except on the kinks themselves, where the
+    rule table's convention (relu'(0) = 0, a tie of maximum split in half)
+    need not be sympy's (``Heaviside(0) = 1/2``).  The kinks are sets of no
+    volume: each is a formula of the symbols that is not 0 at ``point``.
+    """
+    if d == 0:
+        return []
+    if not _kinked(sp, d):
+        return [] if _is_zero(sp, d) else None
+    kinks: dict[Any, None] = {}
+    try:
+        cases = list(_cases(sp, d, {}, kinks, point, [MAX_REGIONS]))
+    except _NoCases:
+        return None
+    if not all(_is_zero(sp, case) for case in cases):
+        return None
+    return [f"{k} = 0" for k in sorted(kinks, key=sp.default_sort_key)]
+
+
+def _kinked(sp: Any, e: Any) -> bool:
+    """Whether ``e`` has a kink (an atom :func:`_proved_by_cases` splits on) with a symbol."""
+    return any(_is_kink(sp, a) for a in sp.preorder_traversal(e))
+
+
+def _is_kink(sp: Any, a: Any) -> bool:
+    kinds = (
+        sp.Abs,
+        sp.sign,
+        sp.Heaviside,
+        sp.Max,
+        sp.Min,
+        sp.Piecewise,
+        sp.core.relational.Relational,
+    )
+    return isinstance(a, kinds) and bool(a.free_symbols)
+
+
+def _cases(
+    sp: Any,
+    e: Any,
+    sides: dict[Any, int],
+    kinks: dict[Any, None],
+    point: dict[Any, Any],
+    budget: list[int],
+) -> Iterable[Any]:
+    """The smooth cases of ``e``, one per combination of sides of its kinks (see above).
+
+    ``budget`` counts down the combinations tried; past :data:`MAX_REGIONS`
+    the split is given up.
+    """
+    atom = next((a for a in sp.postorder_traversal(e) if _is_kink(sp, a)), None)
+    if atom is None:
+        yield e
+        return
+    if isinstance(atom, sp.Piecewise):  # (its conditions are decided first: still symbolic)
+        raise _NoCases
+    if isinstance(atom, (sp.Max, sp.Min)):
+        pairs = [(u, v) for i, u in enumerate(atom.args) for v in atom.args[i + 1 :]]
+        differences = [u - v for u, v in pairs]
+    else:
+        lhs, rhs = (
+            (atom.lhs, atom.rhs)
+            if isinstance(atom, sp.core.relational.Relational)
+            else (atom.args[0], 0)
+        )
+        differences = [lhs - rhs]
+    known: list[int] = []
+    for k in differences:
+        key, flip = _kink_key(sp, k)
+        if key == 0:  # (Eq(a, a) after an inner case: no kink)
+            known.append(0)
+            continue
+        if key not in kinks:
+            value = complex(sp.N(key.subs(point), 30))
+            if not abs(value) > 1e-20:  # a kink must be a set of no volume
+                raise _NoCases
+            kinks[key] = None
+        if isinstance(atom, (sp.Equality, sp.Unequality)):
+            known.append(flip)  # (the side is not needed)
+            continue
+        if key not in sides:  # not decided yet: both sides
+            budget[0] -= 1
+            if budget[0] < 0:
+                raise _NoCases
+            for side in (1, -1):
+                yield from _cases(sp, e, {**sides, key: side}, kinks, point, budget)
+            return
+        known.append(sides[key] * flip)
+    value = _on_side(sp, atom, known)
+    if value is None:  # sides that contradict each other (a > b > c > a): no region
+        return
+    yield from _cases(sp, e.xreplace({atom: value}), sides, kinks, point, budget)
+
+
+def _kink_key(sp: Any, k: Any) -> tuple[Any, int]:
+    """The kink ``k = 0`` written one way for ``c k`` (any number ``c``), and the sign of ``c``.
+
+    (SymPy writes ``2*x <= 0`` as ``x <= 0``: both are the kink ``x = 0``.)
+    """
+    k = sp.expand(k)
+    if k == 0:
+        return k, 0
+    content, k = k.as_content_primitive()
+    flip = 1 if content > 0 else -1
+    if k.could_extract_minus_sign():
+        k, flip = sp.expand(-k), -flip
+    return k, flip
+
+
+def _on_side(sp: Any, atom: Any, signs: list[int]) -> Any:
+    """What a kinked atom is where its differences have the signs ``signs`` (0: identical)."""
+    if isinstance(atom, sp.Equality):
+        return sp.true if signs[0] == 0 else sp.false
+    if isinstance(atom, sp.Unequality):
+        return sp.false if signs[0] == 0 else sp.true
+    if isinstance(atom, sp.core.relational.Relational):
+        s = signs[0]
+        op = atom.rel_op
+        if s == 0:
+            return sp.true if op in ("<=", ">=") else sp.false
+        return sp.true if (s < 0) == (op in ("<", "<=")) else sp.false
+    if isinstance(atom, sp.Abs):
+        return atom.args[0] * signs[0]
+    if isinstance(atom, sp.sign):
+        return sp.Integer(signs[0])
+    if isinstance(atom, sp.Heaviside):
+        return sp.Integer(1 if signs[0] > 0 else 0) if signs[0] else atom.func(0)
+    # Max or Min: the argument ahead of every other (signs of u - v for each pair)
+    bigger = 1 if isinstance(atom, sp.Max) else -1
+    n = len(atom.args)
+    beats: dict[int, set[int]] = {i: set() for i in range(n)}
+    pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
+    for (i, j), s in zip(pairs, signs):
+        if s * bigger >= 0:
+            beats[i].add(j)
+        if s * bigger <= 0:
+            beats[j].add(i)
+    for i in range(n):
+        if len(beats[i]) == n - 1:
+            return atom.args[i]
+    return None
 
 
 def _is_zero(sp: Any, d: Any) -> bool:
