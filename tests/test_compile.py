@@ -116,6 +116,22 @@ def test_where_by_a_traced_condition() -> None:
     np.testing.assert_array_equal(indicator(np.array([1.0, -1.0])), [2.0, 0.0])
 
 
+def test_arithmetic_on_a_traced_comparison_is_recomputed_at_every_call() -> None:
+    # (x > 0) used as numbers: its products, sums and gradients must follow each call's
+    # signs, not be kept from the call that traced the program.
+    def fn(x: Any) -> Any:
+        return func.value_and_grad(lambda y: ((y > 0) * 2.0 * y * y + (y < 1).sum()).sum())(x)
+
+    f = cr.compile(fn)
+    for x in (np.array([1.0, -1.0, 2.0]), np.array([-1.0, 1.0, -2.0]), np.array([0.5, 3.0, 0.0])):
+        (got, got_grad), (want, want_grad) = f(x), fn(x)
+        assert got == want
+        np.testing.assert_array_equal(got_grad, want_grad)
+    # An infinite gradient upstream of a mask leaves the mask's zero share finite.
+    inf = cr.compile(lambda x: func.grad(lambda y: ((y > 0) * y).sum())(x))
+    np.testing.assert_array_equal(inf(np.array([np.inf, -1.0])), [1.0, 0.0])
+
+
 def test_float_programs_follow_ieee_754_as_values_do() -> None:
     f = cr.compile(lambda x: (1.0 / x, x.log(), (x * -1000.0).exp(), x.sqrt()))
     assert f(0.0) == (float("inf"), float("-inf"), 1.0, 0.0)

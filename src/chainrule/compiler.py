@@ -290,11 +290,15 @@ EMITTERS: dict[str, tuple[Emit | None, Emit]] = {
 # ---------------------------------------------------------------------------
 
 
-def _step(g: Any, *args: Any) -> Any:
-    # A step function's derivative is 0 where it has one.  (Only sign reaches this: it
-    # requires grad when its operand does, so that products with it are recorded; a
-    # comparison, a boolean, never requires grad.)
-    return g * 0.0
+def _no_share(i: int) -> Callable[..., Any]:
+    # A step function's derivative is 0 where it has one.  (Masks require grad only so
+    # that arithmetic on them is recorded.)  The share is a constant 0, not g * 0, so
+    # that an infinite g upstream cannot make it nan, and g is not computed for it.
+    def share(g: Any, out: Any, ctx: Any, *inputs: Any) -> Any:
+        shape = R.shape_of(inputs[i])
+        return np.zeros(shape) if shape else 0.0
+
+    return share
 
 
 #: A comparison, ``a <ctx> b``, or ``sign(a)`` when ctx is "sign": a mask of the rules'
@@ -302,10 +306,10 @@ def _step(g: Any, *args: Any) -> Any:
 MASK = Op(
     "compile.mask",
     "a <cmp> b",
-    (_step, _step),
+    (_no_share(0), _no_share(1)),
     ("", ""),
     "A comparison, or sign(x) (derivative 0).",
-    jvps=(_step, _step),
+    jvps=(_no_share(0), _no_share(1)),
 )
 del OPS[MASK.name]
 
@@ -535,6 +539,9 @@ class _Tracer:
         if not (_traced(a) or _traced(b)):
             return
         out._op, out._parents, out._ctx = MASK, (a, b), sym
+        # Recorded like sign: arithmetic on the mask ((x > 0) * 2.0) must be recorded
+        # too, or the program would keep this call's mask as a constant.
+        out.requires_grad = True
         self.masks[id(out.data)] = (out.data, out)
 
     def mask(self, kind: str, a: Any, b: Any) -> Any:
