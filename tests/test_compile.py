@@ -132,6 +132,44 @@ def test_arithmetic_on_a_traced_comparison_is_recomputed_at_every_call() -> None
     np.testing.assert_array_equal(inf(np.array([np.inf, -1.0])), [1.0, 0.0])
 
 
+def _numbers(result: Any) -> list[np.ndarray]:
+    parts = result if isinstance(result, tuple) else (result,)
+    return [np.asarray(p.data if isinstance(p, cr.Tensor) else p) for p in parts]
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda x: func.value_and_grad(lambda y: (y.detach() * y * y).sum())(x),
+        lambda x: (x.argmax() == 0) * 1.0 + x.sum(),
+        lambda x: x.reshape(1, 3).argmin(dim=1, keepdim=True) * 2.0 + x.sum(),
+        lambda x: x.argmax(keepdim=True) * x,
+    ],
+    ids=["detach", "argmax", "argmin dim", "argmax keepdim"],
+)
+def test_values_computed_outside_the_graph_are_recomputed_at_every_call(fn: Any) -> None:
+    # detach() and argmax give numbers with no gradient, but they still come from the
+    # arguments: a program must not keep the tracing call's numbers.
+    f = cr.compile(fn)
+    for x in (np.array([3.0, 1.0, 2.0]), np.array([1.0, 3.0, -2.0]), np.array([0.0, 1.0, 5.0])):
+        got, want = _numbers(f(x)), _numbers(fn(cr.Tensor(x, requires_grad=True)))
+        assert len(got) == len(want)
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g, w)
+
+
+def test_a_value_detached_while_tracing_is_recomputed() -> None:
+    fn = lambda v: func.value_and_grad(lambda y: y.detach() * y * y)(v)
+    f = cr.compile(fn)
+    assert f(3.0) == fn(3.0) == (27.0, 18.0)
+    assert f(1.0) == fn(1.0) == (1.0, 2.0)
+
+
+def test_numpy_of_a_traced_tensor_is_refused() -> None:
+    with pytest.raises(cr.TraceError, match=r"\.numpy\(\)"):
+        cr.compile(lambda x: cr.Tensor(x.numpy() * 2.0) + x)(np.ones(2))
+
+
 def test_float_programs_follow_ieee_754_as_values_do() -> None:
     f = cr.compile(lambda x: (1.0 / x, x.log(), (x * -1000.0).exp(), x.sqrt()))
     assert f(0.0) == (float("inf"), float("-inf"), 1.0, 0.0)

@@ -367,7 +367,29 @@ def _mask_array(c: _Emitter, n: Node, a: list[_E]) -> _E:
     return _E(f"{_p(a[0], CMP + 1)} {n._ctx} {_p(a[1], CMP + 1)}", CMP)
 
 
-_PRIVATE: dict[str, tuple[Emit | None, Emit]] = {MASK.name: (_mask_float, _mask_array)}
+#: ``x.detach()`` of a traced value: the same numbers, recomputed at every call, with no
+#: gradient through it (its share is a constant 0).
+DETACH = Op(
+    "compile.detach", "detach(x)", (_no_share(0),), ("",), "A stop-gradient.", jvps=(_no_share(0),)
+)
+#: ``x.argmax(...)`` / ``argmin`` of a traced value (ctx: the numpy function's name, the
+#: axis, keepdims): an index recomputed at every call, with no derivative.
+ARG_INDEX = Op(
+    "compile.arg_index", "argmax(x)", (_no_share(0),), ("",), "An index.", jvps=(_no_share(0),)
+)
+del OPS[DETACH.name], OPS[ARG_INDEX.name]
+
+
+def _arg_index_array(c: _Emitter, n: Node, a: list[_E]) -> _E:
+    name, axis, keep = n._ctx
+    return _E(f"np.{name}({a[0].text}, axis={axis!r}, keepdims={keep!r})", ATOM)
+
+
+_PRIVATE: dict[str, tuple[Emit | None, Emit]] = {
+    MASK.name: (_mask_float, _mask_array),
+    DETACH.name: _both(lambda c, n, a: a[0]),
+    ARG_INDEX.name: (None, _arg_index_array),
+}
 
 
 # ---------------------------------------------------------------------------
@@ -534,6 +556,22 @@ class _Tracer:
         if m is not None and m[0] is cond and not out.requires_grad:
             out.requires_grad = True
             out._op, out._parents, out._ctx = R.WHERE, (a, b), cond
+
+    def derived(self, out: Node, op: Op, x: Node, ctx: Any = None) -> None:
+        """A value computed from ``x`` outside the graph (``detach``, ``argmax``): recorded.
+
+        It requires grad, as a mask does, so that what is computed from it is
+        recorded too; its op hands ``x`` a constant 0.
+        """
+        if _traced(x):
+            out._op, out._parents, out._ctx = op, (x,), ctx
+            out.requires_grad = True
+
+    def detach(self, out: Node, x: Node) -> None:
+        self.derived(out, DETACH, x)
+
+    def arg_index(self, out: Tensor, x: Tensor, name: str, axis: Any, keep: bool) -> None:
+        self.derived(out, ARG_INDEX, x, (name, axis, keep))
 
     def compare(self, out: Tensor, sym: str, a: Any, b: Any) -> None:
         if not (_traced(a) or _traced(b)):

@@ -529,9 +529,10 @@ def fit(share: Any, parent: Node, g: Any, private: bool) -> Any:
     if share.shape != target.shape:
         share = unbroadcast(share, target.shape)
     if share.dtype is not target.dtype and share.dtype != target.dtype:
-        # (A boolean operand is a comparison that compile records so that arithmetic
-        # on it is recorded too; it has no derivative, and its share is not cast.)
-        return share if target.dtype.kind == "b" else share.astype(target.dtype)
+        # (A boolean or integer operand is a comparison or an index that compile records
+        # so that arithmetic on it is recorded too; it has no derivative, and its share
+        # is not cast.)
+        return share if target.dtype.kind in "biu" else share.astype(target.dtype)
     if private and (share is g or (share.base is not None and _shares(share, g))):
         if parent._op is None:
             return share.copy()

@@ -157,6 +157,8 @@ class Tensor(Node):
 
     def numpy(self) -> np.ndarray:
         """The data as a numpy array (shared, not copied)."""
+        if STATE.tracing is not None:
+            STATE.tracing.refuse(".numpy()", self)
         return self.data
 
     def tolist(self) -> Any:
@@ -200,6 +202,8 @@ class Tensor(Node):
         """
         t = _leaf(self.data, self.name)
         _view_of(self, t)
+        if STATE.tracing is not None:  # chainrule.compile: recomputed at every call
+            STATE.tracing.detach(t, self)
         return t
 
     def __bool__(self) -> bool:
@@ -1997,7 +2001,10 @@ def _arg_index(
             data = data.reshape((1,) * t.data.ndim)
     else:
         data = fn(t.data, axis=ax[0], keepdims=keep).astype(np.int64, copy=False)
-    return _leaf(np.asarray(data), None)
+    out = _leaf(np.asarray(data), None)
+    if STATE.tracing is not None:  # chainrule.compile: recomputed at every call
+        STATE.tracing.arg_index(out, t, fn.__name__, None if ax is None else ax[0], keep)
+    return out
 
 
 def _reduces_empty(shape: tuple[int, ...], axes: tuple[int, ...] | None) -> bool:

@@ -220,7 +220,10 @@ class Value(Node):
 
     def detach(self) -> Value:
         """A new Value with the same number and no graph."""
-        return Value(self.data, self.name or "", requires_grad=False)
+        v = Value(self.data, self.name or "", requires_grad=False)
+        if STATE.tracing is not None:  # chainrule.compile: recomputed at every call
+            STATE.tracing.detach(v, self)
+        return v
 
     @classmethod
     def _wrap_grad(cls, g: Any) -> Value:
