@@ -144,8 +144,10 @@ def _numbers(result: Any) -> list[np.ndarray]:
         lambda x: (x.argmax() == 0) * 1.0 + x.sum(),
         lambda x: x.reshape(1, 3).argmin(dim=1, keepdim=True) * 2.0 + x.sum(),
         lambda x: x.argmax(keepdim=True) * x,
+        lambda x: x.reshape(1, 3).max(dim=1).indices * 1.0 + x.sum(),
+        lambda x: x.reshape(3, 1).min(dim=0, keepdim=True).indices * x,
     ],
-    ids=["detach", "argmax", "argmin dim", "argmax keepdim"],
+    ids=["detach", "argmax", "argmin dim", "argmax keepdim", "max dim", "min dim"],
 )
 def test_values_computed_outside_the_graph_are_recomputed_at_every_call(fn: Any) -> None:
     # detach() and argmax give numbers with no gradient, but they still come from the

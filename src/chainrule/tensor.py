@@ -1848,7 +1848,10 @@ def _indices(
             f"{op}: dim= takes one axis (an int), got {dim!r}; to reduce over several "
             f"axes at once use axis={dim!r}, which returns the values only"
         )
-    return _leaf(arg(t.data, axis=ax[0], keepdims=keep).astype(np.int64, copy=False), None)
+    out = _leaf(arg(t.data, axis=ax[0], keepdims=keep).astype(np.int64, copy=False), None)
+    if STATE.tracing is not None:  # chainrule.compile: recomputed at every call
+        STATE.tracing.arg_index(out, t, arg.__name__, ax[0], keep)
+    return out
 
 
 def _one_axis(t: Tensor, axis: int | None, dim: int | None, op: str) -> int:
