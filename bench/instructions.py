@@ -42,6 +42,11 @@ WORKLOADS: dict[str, tuple[str, int, Callable[[int], Run]]] = {
     "mazur-tensor:numpy": ("step", 1000, mazur.hand_numpy),
     "digits:chainrule": ("epoch", 1, lambda n: mlp.chainrule_tensor(mlp.digits_problem(None, n))),
     "digits:numpy": ("epoch", 1, lambda n: mlp.hand_numpy(mlp.digits_problem(None, n))),
+    "digits:chainrule-compiled": (
+        "epoch",
+        1,
+        lambda n: mlp.chainrule_compiled(mlp.digits_problem(None, n)),
+    ),
 }
 
 

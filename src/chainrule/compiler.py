@@ -42,6 +42,7 @@ import keyword
 import linecache
 import math
 import os
+import re
 import sys
 import warnings
 from bisect import bisect_right
@@ -136,13 +137,59 @@ def _ones(x: Any, n: Node, other: Any) -> bool:
     )
 
 
+def _uniform(x: Any, n: Node, other: Any) -> float | None:
+    """The number every element of ``x`` holds, when ``x`` is a constant array that may be
+    written as that Python float in ``x <op> other``: the other operand already has the
+    result's shape and dtype, so broadcasting the number gives the same elements, and
+    numpy computes in that dtype either way (the number is exact in it).
+
+    Gradients are full of such arrays: a scalar seed broadcast to a shape by a sum's rule.
+    """
+    if isinstance(x, Tensor):
+        if x._op is not None or x.requires_grad:
+            return None
+        x = x.data
+    dtype = n.data.dtype
+    if not isinstance(x, np.ndarray) or x.size == 0 or x.dtype != dtype or dtype.kind != "f":
+        return None
+    o = _raw(other)
+    if not isinstance(o, np.ndarray) or o.shape != n.data.shape or o.dtype != dtype:
+        return None
+    first = x.flat[0]
+    if first != first:  # nan
+        return float(first) if bool(np.isnan(x).all()) else None
+    if not bool((x == first).all()):
+        return None
+    if first == 0 and bool((np.signbit(x) != np.signbit(first)).any()):  # -0.0 and 0.0
+        return None
+    return float(first)
+
+
+def _bin_array(sym: str, prec: int) -> Callable[..., _E]:
+    """``a <sym> b`` on arrays; a constant array of one number is written as the number."""
+    plain = _bin(sym, prec)
+
+    def emit(c: _Emitter, n: Node, a: list[_E]) -> _E:
+        p, q = n._parents
+        v = _uniform(p, n, q)
+        if v is not None:
+            a = [c.num(v), a[1]]
+        else:
+            v = _uniform(q, n, p)
+            if v is not None:
+                a = [a[0], c.num(v)]
+        return plain(c, n, a)
+
+    return emit
+
+
 def _mul_array(c: _Emitter, n: Node, a: list[_E]) -> _E:
     p, q = n._parents
     if _ones(p, n, q):
         return a[1]
     if _ones(q, n, p):
         return a[0]
-    return _bin("*", MUL)(c, n, a)
+    return _bin_array("*", MUL)(c, n, a)
 
 
 def _pow_float(c: _Emitter, n: Node, a: list[_E]) -> _E:
@@ -155,6 +202,11 @@ def _pow_float(c: _Emitter, n: Node, a: list[_E]) -> _E:
 
 
 def _pow_array(c: _Emitter, n: Node, a: list[_E]) -> _E:
+    base = _raw(n._parents[0])
+    # x ** 1 is x exactly (a square's gradient is full of them)
+    same = np.shape(base) == n.data.shape and np.asarray(base).dtype == n.data.dtype
+    if same and _is_one(n._parents[1]):
+        return a[0]
     return _E(f"{_p(a[0], POW + 1)} ** {_p(a[1], UNARY)}", POW)
 
 
@@ -163,11 +215,37 @@ def _reduce(fn: str) -> Callable[..., _E]:
 
     def emit(c: _Emitter, n: Node, a: list[_E]) -> _E:
         axes, keep = n._ctx
-        extra = [] if axes is None else [f"axis={axes!r}"]
+        extra = [] if axes is None else [f"axis={_axes_text(axes)}"]
         extra += ["keepdims=True"] if keep else []
         return _E(f"{_p(a[0], ATOM)}.{fn}({', '.join(extra)})", ATOM)
 
     return emit
+
+
+def _reshape(c: _Emitter, n: Node, a: list[_E]) -> _E:
+    shape = n.data.shape
+    p = n._parents[0]
+    if isinstance(p, Tensor) and p in c.inline and p._op is not None and p._op.name == "sum":
+        axes, keep = p._ctx
+        if keep:  # a sum that kept its axes, reshaped to drop them: the sum without keepdims
+            kept = p.data.shape
+            dropped = range(len(kept)) if axes is None else [k % len(kept) for k in axes]
+            if tuple(m for k, m in enumerate(kept) if k not in dropped) == shape:
+                inner = c.ref(p._parents[0], p)
+                extra = "" if axes is None else f"axis={_axes_text(axes)}"
+                return _E(f"{_p(inner, ATOM)}.sum({extra})", ATOM)
+    return _E(f"{_p(a[0], ATOM)}.reshape({shape!r})", ATOM)
+
+
+def _transpose(c: _Emitter, n: Node, a: list[_E]) -> _E:
+    if n._ctx == (1, 0):  # a matrix's transpose, as written by hand
+        return _E(f"{_p(a[0], ATOM)}.T", ATOM)
+    return _E(f"{_p(a[0], ATOM)}.transpose({n._ctx!r})", ATOM)
+
+
+def _axes_text(axes: tuple[int, ...]) -> str:
+    """``axis=`` text: one axis as an int, several as a tuple."""
+    return repr(int(axes[0])) if len(axes) == 1 else repr(tuple(int(k) for k in axes))
 
 
 def _norm(c: _Emitter, n: Node, a: list[_E]) -> _E:
@@ -196,10 +274,10 @@ Emit = Callable[..., _E]
 #: Each entry gets the emitter (for constants and names), the node (its ctx,
 #: shape and dtype) and its operands' expressions.  None: no Value has that op.
 EMITTERS: dict[str, tuple[Emit | None, Emit]] = {
-    "add": _both(_bin("+", ADD)),
-    "sub": _both(_bin("-", ADD)),
+    "add": (_bin("+", ADD), _bin_array("+", ADD)),
+    "sub": (_bin("-", ADD), _bin_array("-", ADD)),
     "mul": (_mul_float, _mul_array),
-    "div": _both(_bin("/", MUL)),
+    "div": (_bin("/", MUL), _bin_array("/", MUL)),
     "pow": (_pow_float, _pow_array),
     "neg": _both(lambda c, n, a: _E(f"-{_p(a[0], UNARY)}", UNARY)),
     "exp": (_call("exp({0})"), _call("np.exp({0})")),
@@ -227,8 +305,8 @@ EMITTERS: dict[str, tuple[Emit | None, Emit]] = {
     "sum": (None, _reduce("sum")),
     "mean": (None, _reduce("mean")),
     "max": (None, _reduce("max")),
-    "reshape": (None, lambda c, n, a: _E(f"{_p(a[0], ATOM)}.reshape({n.data.shape!r})", ATOM)),
-    "transpose": (None, lambda c, n, a: _E(f"{_p(a[0], ATOM)}.transpose({n._ctx!r})", ATOM)),
+    "reshape": (None, _reshape),
+    "transpose": (None, _transpose),
     "broadcast_to": (
         None,
         lambda c, n, a: _E(f"np.broadcast_to({a[0].text}, {n.data.shape!r})", ATOM),
@@ -381,8 +459,15 @@ def _cross_entropy(
     x: np.ndarray, axis: int, onehot: np.ndarray, coef: Any, per_sample: bool
 ) -> np.ndarray:
     """The loss of :func:`chainrule.nn.functional.cross_entropy` from its logits and targets."""
-    picked = onehot * R.log_softmax(x, axis) * coef
+    picked = onehot * _log_softmax(x, axis) * coef
     return -np.sum(picked, axis=axis) if per_sample else -np.sum(picked)
+
+
+def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    """:func:`chainrule.rules.log_softmax` on an array, for programs: the same operations,
+    without its own silencing of numpy's warnings (a program runs silenced already)."""
+    z = x - R.safe_max(x, (axis,))
+    return z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
 
 
 def _float_softplus(x: float) -> float:
@@ -399,7 +484,7 @@ _COMMON: dict[str, Any] = {
     "sigmoid": _sigmoid,
     "logsumexp": _logsumexp,
     "softmax": _softmax,
-    "log_softmax": R.log_softmax,
+    "log_softmax": _log_softmax,
     "erf": R.erf,
     "scatter": R.scatter,
     "setitem": _setitem,
@@ -598,6 +683,7 @@ def _user_line() -> str:
 # Emitting a program.
 # ---------------------------------------------------------------------------
 
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _INLINE_DEPTH = 24  # deeper expressions get a line of their own (the parser nests)
 
 
@@ -808,14 +894,28 @@ class _Emitter:
             self.var[n] = name
             lines.append(f"    {name} = {text}{self.comment(n)}")
         outs = [self.ref(o, None).text for o in self.outputs]
+        # An output the program does not own (an argument or a constant it returns as it
+        # is, after x * 1 or x ** 1 became x, or a second output that is another's array)
+        # is copied by the caller, as eager autodiff would give a new array.
+        fresh = {line.split(" = ", 1)[0].strip() for line in lines}
+        owner: dict[str, Any] = {}
+        self.shared = [
+            text not in fresh or owner.setdefault(text, o) is not o
+            for o, text in zip(self.outputs, outs)
+        ]
         ret = outs[0] + "," if len(outs) == 1 else ", ".join(outs)
         args = ", ".join(self.var[p] for p in used_params)
         self.used = [params[p] for p in used_params]
-        return (
+        source = (
             f"def program({args}):\n"
             + "".join(line + "\n" for line in lines)
             + (f"    return {ret}\n")
         )
+        # (constants an op's emitter looked at but did not write, such as a broadcast seed
+        # written as its number, are not kept)
+        words = set(_WORD.findall(source))
+        self.globals = {k: v for k, v in self.globals.items() if k in words}
+        return source
 
     def comment(self, n: Node) -> str:
         """The rule-table formulas behind a backward line, as a trailing comment."""
@@ -873,12 +973,15 @@ class Program:
         fast = {**_COMMON, **_FAST, **glob}
         exec(code, fast)
         self.fn: Callable[..., tuple[Any, ...]] = fast["program"]
-        careful = {**_COMMON, **_CAREFUL, **glob}
-        exec(code, careful)
-        self.careful: Callable[..., tuple[Any, ...]] = careful["program"]
         # (the fast program's float outputs are Python floats already; the careful one's are not)
         self.build = _builder(out_spec, [k if k != "f" else "" for k in out_kinds])
-        self.build_careful = _builder(out_spec, out_kinds)
+        self.careful = self.fn
+        self.build_careful = self.build
+        if floats:  # only float operations raise, and only they take the careful way
+            careful = {**_COMMON, **_CAREFUL, **glob}
+            exec(code, careful)
+            self.careful = careful["program"]
+            self.build_careful = _builder(out_spec, out_kinds)
         self.identity = used == list(range(n_leaves)) and not wrap
         #: Checks that a call has this signature and returns its leaves (None: it has not).
         self.guard = _guard(signature)
@@ -1247,6 +1350,10 @@ class Compiled:
         params = [n if isinstance(n, Node) else Tensor(0.0) for n in nodes]
         emitter = _Emitter(tracer, params, outs)
         source = emitter.emit()
+        out_kinds = [
+            "copy" if kind == "a" and shared else kind
+            for kind, shared in zip(out_kinds, emitter.shared)
+        ]
         filename = f"<chainrule.compile {self.name} #{len(self._cache) + 1}>"
         if arrays:  # a number that ran as a 0-d array is passed as one
             emitter.wrap = [j for j, k in enumerate(emitter.used) if kinds[k] == "f"]
