@@ -667,3 +667,35 @@ def test_outputs_are_new_arrays_even_when_an_op_was_the_identity() -> None:
             o[...] = -1.0  # the caller owns every output
         np.testing.assert_array_equal(x, [1.0, 2.0])
     np.testing.assert_array_equal(f(x)[2], [3.0, 4.0])
+
+
+def test_repeated_calls_take_the_quick_way_silently_and_as_eager_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from chainrule.compiler import Program
+
+    runs = []
+    general = Program.__call__
+    monkeypatch.setattr(
+        Program, "__call__", lambda self, leaves: runs.append(1) or general(self, leaves)
+    )
+
+    def fn(x: Any, s: Any) -> Any:
+        y = (x * s).log()  # log of 0 and of a negative: -inf and nan, without a warning
+        return y, 1.0 / s, cr.grad(y.sum(), x)
+
+    f = cr.compile(fn)
+    points = [
+        (np.array([1.0, 2.0]), 2.0),
+        (np.array([0.0, -1.0]), 3.0),
+        (np.array([4.0, 0.5]), 0.0),
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for x, s in points * 2:
+            got = f(x, s)
+            with cr.enable_grad():
+                y, inv, (g,) = fn(cr.Tensor(x, requires_grad=True), cr.Tensor(np.float64(s)))
+            for a, b in zip(func.tree_flatten(got)[0], [y.data, inv.data, g.data]):
+                np.testing.assert_array_equal(a, b)
+    assert len(f.programs) == 1 and len(runs) == 1  # only the tracing call took the long way

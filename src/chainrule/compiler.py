@@ -983,8 +983,9 @@ class Program:
             self.careful = careful["program"]
             self.build_careful = _builder(out_spec, out_kinds)
         self.identity = used == list(range(n_leaves)) and not wrap
-        #: Checks that a call has this signature and returns its leaves (None: it has not).
-        self.guard = _guard(signature)
+        #: The quick way in: a call with this signature, checked and run in one function
+        #: (it returns _MISS for a call with another signature); None when there is none.
+        self.entry = _entry(self)
 
     def __call__(self, leaves: list[Any]) -> Any:
         """Run the program on the leaves of the arguments, in order; the output pytree."""
@@ -1008,6 +1009,13 @@ class Program:
             restore(token)
         return self.build(outs)
 
+    def _rerun(self, leaves: list[Any]) -> Any:
+        """The careful program on a call's leaves (for :func:`_entry`, whose fast one raised)."""
+        args = [leaves[k] for k in self.used]
+        for j in self.wrap:
+            args[j] = np.asarray(args[j], dtype=np.float64)
+        return self._careful(args)
+
     def _careful(self, args: list[Any]) -> Any:
         """The program on numpy float64 scalars: IEEE 754's inf and nan where floats raise."""
         with np.errstate(all="ignore"):
@@ -1018,10 +1026,12 @@ class Program:
         return f"Program(signature={self.signature!r})"
 
 
-def _builder(spec: Spec, kinds: list[str]) -> Callable[[Sequence[Any]], Any]:
-    """A function putting a program's outputs into ``spec``'s pytree (written once, not walked)."""
+_BUILD_NAMES: dict[str, Any] = {"float": float, "asarray": np.asarray, "array": np.array}
+
+
+def _build_text(spec: Spec, kinds: list[str], const: Callable[[Any], str]) -> str:
+    """An expression putting a program's outputs ``o`` into ``spec``'s pytree."""
     count = iter(range(len(kinds)))
-    keys: dict[str, Any] = {"float": float, "asarray": np.asarray, "array": np.array}
     convert = {"f": "float", "a": "asarray", "copy": "array", "": ""}
 
     def text(s: Spec) -> str:
@@ -1029,30 +1039,58 @@ def _builder(spec: Spec, kinds: list[str]) -> Callable[[Sequence[Any]], Any]:
             i = next(count)
             return f"{convert[kinds[i]]}(o[{i}])"
         if s[0] == "dict":
-            name = f"k{len(keys)}"
-            keys[name] = tuple(s[1])
-            return f"dict(zip({name}, ({''.join(text(c) + ', ' for c in s[2])})))"
+            return f"dict(zip({const(tuple(s[1]))}, ({''.join(text(c) + ', ' for c in s[2])})))"
         inner = "".join(text(c) + ", " for c in s[1])
         return f"[{inner}]" if s[0] == "list" else f"({inner})"
 
-    exec(f"def build(o):\n    return {text(spec)}\n", keys)
+    return text(spec)
+
+
+def _builder(spec: Spec, kinds: list[str]) -> Callable[[Sequence[Any]], Any]:
+    """A function putting a program's outputs into ``spec``'s pytree (written once, not walked)."""
+    keys = dict(_BUILD_NAMES)
+
+    def const(x: Any) -> str:
+        name = f"k{len(keys)}"
+        keys[name] = x
+        return name
+
+    exec(f"def build(o):\n    return {_build_text(spec, kinds, const)}\n", keys)
     built: Callable[[Sequence[Any]], Any] = keys["build"]
     return built
 
 
-def _guard(signature: Any) -> Callable[..., list[Any] | None] | None:
-    """A function of the arguments returning their leaves when the call has ``signature``.
+#: What an entry returns for a call whose signature is not its program's.
+_MISS: Any = object()
 
-    It is what :func:`_walk` computes, written out for one signature: a chain of
-    class, length, shape and dtype tests, without building the signature and
-    hashing it.  Anything it does not recognise (an int for a float, a Value, a
-    dtype object that is not numpy's own) returns None, and the call takes the
-    general way.  None when the signature holds arguments passed by value or
-    keywords (their values would have to be compared).
+
+def _entry(program: Program) -> Callable[..., Any] | None:
+    """A function of the arguments that runs ``program`` when the call has its signature.
+
+    The guard is what :func:`_walk` computes, written out for one signature: a
+    chain of class, length, shape and dtype tests, without building the
+    signature and hashing it.  Anything it does not recognise (an int for a
+    float, a Value, a dtype object that is not numpy's own) returns ``_MISS``,
+    and the call takes the general way.  When the tests pass, the program's
+    arguments are picked from the leaves, numpy's warnings are turned off
+    around an array program, and the outputs are put into their pytree, all
+    in the one function (what :meth:`Program.__call__` does in several).
+    None when the signature holds arguments passed by value or keywords
+    (their values would have to be compared).
     """
+    signature = program.signature
     tests: list[str] = []
     leaves: list[str] = []
-    consts: dict[str, Any] = {"ndarray": np.ndarray}
+    consts: dict[str, Any] = {
+        "ndarray": np.ndarray,
+        "program": program.fn,
+        "careful": program._rerun,
+        "silence": silence,
+        "restore": restore,
+        "float64": np.float64,
+        "MISS": _MISS,
+        **_BUILD_NAMES,
+    }
 
     def const(x: Any) -> str:
         name = f"k{len(consts)}"
@@ -1092,14 +1130,44 @@ def _guard(signature: Any) -> Callable[..., list[Any] | None] | None:
     if not all(part(p, n) for p, n in zip(signature, names)):
         return None
     test = " and ".join(tests) or "True"
+    if program.identity:
+        args = "*l"
+    else:
+        picked = [f"l[{k}]" for k in program.used]
+        for j in program.wrap:  # a number that ran as a 0-d array is passed as one
+            picked[j] = f"asarray({picked[j]}, dtype=float64)"
+        args = ", ".join(picked)
+    kinds = [k if k != "f" else "" for k in program.out_kinds]
+    build = _build_text(program.out_spec, kinds, const)
+    # (only float operations raise, and the careful program gives IEEE 754's inf and nan)
+    failed = "return careful(l)" if program.floats else "raise"
+    if program.arrays:
+        run = (
+            "        t = silence()\n"
+            "        try:\n"
+            f"            o = program({args})\n"
+            "        except (ArithmeticError, ValueError):\n"
+            f"            {failed}\n"
+            "        finally:\n"
+            "            restore(t)\n"
+        )
+    else:
+        run = (
+            "        try:\n"
+            f"            o = program({args})\n"
+            "        except (ArithmeticError, ValueError):\n"
+            f"            {failed}\n"
+        )
     source = (
-        f"def guard({', '.join(names)}):\n"
+        f"def entry({', '.join(names)}):\n"
         f"    if {test}:\n"
-        f"        return [{', '.join(leaves)}]\n"
-        "    return None\n"
+        f"        l = [{', '.join(leaves)}]\n"
+        f"{run}"
+        f"        return {build}\n"
+        "    return MISS\n"
     )
     exec(source, consts)
-    made: Callable[..., list[Any] | None] = consts["guard"]
+    made: Callable[..., Any] = consts["entry"]
     return made
 
 
@@ -1210,9 +1278,9 @@ class Compiled:
         self._cache: OrderedDict[Any, Program] = OrderedDict()
         self._last: Program | None = None
         self._last_key: Any = None
-        #: The last program, its guard (see :func:`_guard`) and how many arguments it takes,
-        #: as one tuple, so a call on another thread never pairs one's guard with another.
-        self._quick: tuple[int, Callable[..., list[Any] | None], Program] | None = None
+        #: How many arguments the last program takes and its entry (see :func:`_entry`), as
+        #: one tuple, so a call on another thread never pairs one's count with another.
+        self._quick: tuple[int, Callable[..., Any]] | None = None
         self._changes: dict[int, int] = {}
         self._warned = False
         self.name = getattr(fn, "__name__", "fn")
@@ -1246,9 +1314,9 @@ class Compiled:
             return self.fn(*args, **kwargs)
         quick = self._quick
         if quick is not None and len(args) == quick[0] and not kwargs:
-            found = quick[1](*args)  # the quick way: a call with the last call's signature
-            if found is not None:
-                return quick[2](found)
+            out = quick[1](*args)  # the quick way: a call with the last call's signature
+            if out is not _MISS:
+                return out
         leaves: list[Any] = []
         signature: Any = None
         if not self.static and not kwargs:  # the usual call: every argument a pytree of numbers
@@ -1265,8 +1333,8 @@ class Compiled:
             self._cache.move_to_end(signature)
         if self._last is not program:
             self._last = program
-            guard = program.guard
-            self._quick = None if guard is None else (len(args), guard, program)
+            entry = program.entry
+            self._quick = None if entry is None else (len(args), entry)
         return program(leaves)
 
     def _signature(self, args: tuple[Any, ...], kwargs: dict[str, Any], leaves: list[Any]) -> Any:
