@@ -215,7 +215,7 @@ def test_nn_model_trained_by_a_compiled_step_follows_the_eager_run() -> None:
         for k in eager:
             np.testing.assert_allclose(compiled_params[k], eager[k], rtol=1e-12, atol=1e-14)
     assert len(compiled.programs) == 1
-    assert "np.maximum" in compiled.source and "np.where" in compiled.source
+    assert "np.maximum" in compiled.source and "zero_where" in compiled.source  # relu's mask
 
 
 # -- the cache ----------------------------------------------------------------------
@@ -343,7 +343,7 @@ def _names_in(source: str, program: Any) -> set[str]:
     assert not strings, f"string literals in the source: {strings}"
     known = {"np", "exp", "log", "tanh", "sqrt", "max", "abs", "inf", "nan", "pow_", "sign"}
     known |= {"sigmoid", "softmax", "log_softmax", "logsumexp", "scatter", "setitem"}
-    known |= {"cross_entropy", "erf"}
+    known |= {"cross_entropy", "erf", "zero_where", "zero_unless"}
     assert used <= made | known, f"identifiers the compiler did not make: {used - made - known}"
     return made
 
@@ -699,3 +699,38 @@ def test_repeated_calls_take_the_quick_way_silently_and_as_eager_does(
             for a, b in zip(func.tree_flatten(got)[0], [y.data, inv.data, g.data]):
                 np.testing.assert_array_equal(a, b)
     assert len(f.programs) == 1 and len(runs) == 1  # only the tracing call took the long way
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
+def test_a_rule_handing_zero_to_some_elements_selects_exactly_as_where(dtype: Any) -> None:
+    def fn(x: Any, g: Any) -> Any:  # relu's, clip's and maximum's gradients hand out zeros
+        y = (x.relu() * g).sum() + (x.clip(-0.5, 0.5) * g).sum() + (cr.maximum(x, 0.25) * g).sum()
+        return cr.grad(y, x)
+
+    f = cr.compile(fn)
+    x = np.array([[1.0, -2.0, 0.0, 0.3], [0.1, -0.1, 2.0, -3.0]], dtype=dtype)
+    g = np.array([[np.inf, np.nan, -0.0, 2.0], [-np.inf, 1.0, np.nan, -0.0]], dtype=dtype)
+    for sign in (1, -1, 1):
+        (got,) = f(sign * x, g)
+        want = fn(cr.Tensor(sign * x, requires_grad=True), cr.Tensor(g))[0].data
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+    assert "zero_where" in f.source and "zero_unless" in f.source
+
+
+def test_zero_selections_fall_back_to_numpy_where_on_other_operands() -> None:
+    from chainrule.compiler import _zero_unless, _zero_where
+
+    mask = np.array([True, False, True])
+    g = np.array([1.5, -2.0, np.inf])
+    for got, want in [
+        (_zero_where(mask, g), np.where(mask, 0.0, g)),
+        (_zero_unless(mask, g), np.where(mask, g, 0.0)),
+        (_zero_where(mask[:, None], g), np.where(mask[:, None], 0.0, g)),  # broadcasting
+        (_zero_where(mask.astype(float), g), np.where(mask.astype(float), 0.0, g)),  # no bool
+        (_zero_unless(np.bool_(True), np.float64(2.0)), np.where(True, 2.0, 0.0)),  # scalars
+        (_zero_where(mask, np.array([1, 2, 3])), np.where(mask, 0.0, np.array([1, 2, 3]))),
+    ]:
+        assert got.shape == want.shape and got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)

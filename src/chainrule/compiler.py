@@ -254,8 +254,24 @@ def _norm(c: _Emitter, n: Node, a: list[_E]) -> _E:
     return _E(f"np.sqrt({inner.text})", ATOM)
 
 
+def _is_plus_zero(x: Any) -> bool:
+    """Whether ``x`` is the constant +0 (a number, or a constant Value holding it)."""
+    if isinstance(x, Value) and x._op is None and not x.requires_grad:
+        x = x.data
+    return (x.__class__ is float or x.__class__ is int) and x == 0 and math.copysign(1, x) > 0
+
+
 def _where(c: _Emitter, n: Node, a: list[_E]) -> _E:
-    return _E(f"np.where({c.mask(n._ctx).text}, {a[0].text}, {a[1].text})", ATOM)
+    mask = c.mask(n._ctx).text
+    data = n.data
+    if data.dtype in _BITS and data.ndim > 0 and np.shape(_raw(n._ctx)) == data.shape:
+        # A rule handing 0 to some elements: a bitwise and, not numpy's slower where
+        p, q = n._parents
+        if _is_plus_zero(p) and np.shape(_raw(q)) == data.shape:
+            return _E(f"zero_where({mask}, {a[1].text})", ATOM)
+        if _is_plus_zero(q) and np.shape(_raw(p)) == data.shape:
+            return _E(f"zero_unless({mask}, {a[0].text})", ATOM)
+    return _E(f"np.where({mask}, {a[0].text}, {a[1].text})", ATOM)
 
 
 def _where_float(c: _Emitter, n: Node, a: list[_E]) -> _E:
@@ -470,6 +486,44 @@ def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
     return z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
 
 
+#: The integer type of each float type's width: a float's bits, for the selections below.
+_BITS = {
+    np.dtype(t): b
+    for t, b in ((np.float64, np.int64), (np.float32, np.int32), (np.float16, np.int16))
+}
+
+
+def _zero_where(mask: Any, g: Any) -> Any:
+    """``np.where(mask, 0.0, g)``, exactly, several times faster on large arrays.
+
+    Where ``mask`` holds, the float's bits are and-ed with 0 (giving +0.0); elsewhere
+    with all ones (giving ``g``'s element, inf and nan included).  numpy's where
+    copies element by element; the and runs as one vectorised loop.
+    """
+    bits = _BITS.get(g.dtype) if g.__class__ is np.ndarray else None
+    if (
+        bits is None
+        or mask.__class__ is not np.ndarray
+        or mask.dtype != bool
+        or mask.shape != g.shape
+    ):
+        return np.where(mask, 0.0, g)
+    return (g.view(bits) & (mask.view(np.int8) - np.int8(1))).view(g.dtype)
+
+
+def _zero_unless(mask: Any, g: Any) -> Any:
+    """``np.where(mask, g, 0.0)``, exactly, as :func:`_zero_where` computes it."""
+    bits = _BITS.get(g.dtype) if g.__class__ is np.ndarray else None
+    if (
+        bits is None
+        or mask.__class__ is not np.ndarray
+        or mask.dtype != bool
+        or mask.shape != g.shape
+    ):
+        return np.where(mask, g, 0.0)
+    return (g.view(bits) & -mask.view(np.int8)).view(g.dtype)
+
+
 def _float_softplus(x: float) -> float:
     return float(np.logaddexp(0.0, x))
 
@@ -489,6 +543,8 @@ _COMMON: dict[str, Any] = {
     "scatter": R.scatter,
     "setitem": _setitem,
     "cross_entropy": _cross_entropy,
+    "zero_where": _zero_where,
+    "zero_unless": _zero_unless,
 }
 #: Python floats, fast; a float op that raises (1/0, exp overflow, log of 0) reruns the
 #: program on numpy float64 scalars, which give IEEE 754's inf and nan as Values do.
