@@ -40,8 +40,14 @@ WORKLOADS: dict[str, tuple[str, int, Callable[[int], Run]]] = {
     "mazur-value:chainrule-compiled": ("step", 1000, mazur.chainrule_compiled_floats),
     "mazur-tensor:chainrule": ("step", 1000, mazur.chainrule_tensor),
     "mazur-tensor:numpy": ("step", 1000, mazur.hand_numpy),
+    "mazur-tensor:chainrule-compiled": ("step", 1000, mazur.chainrule_compiled_arrays),
     "digits:chainrule": ("epoch", 1, lambda n: mlp.chainrule_tensor(mlp.digits_problem(None, n))),
     "digits:numpy": ("epoch", 1, lambda n: mlp.hand_numpy(mlp.digits_problem(None, n))),
+    "digits:chainrule-compiled": (
+        "epoch",
+        1,
+        lambda n: mlp.chainrule_compiled(mlp.digits_problem(None, n)),
+    ),
 }
 
 

@@ -149,3 +149,21 @@ def test_jacobian_benchmark_counts_one_pass_per_input_or_output(capsys) -> None:
         ("n inputs, 1 output", 5): (5, 1),
         ("1 input, n outputs", 5): (1, 5),
     }
+
+
+def test_tracing_benchmark_reports_every_program_and_graph_size(capsys) -> None:
+    from bench import tracing
+
+    assert tracing.main(["--sizes", "60", "300", "--repeat", "1"]) == 0
+    out = capsys.readouterr().out
+    tables = [t.splitlines()[2:] for t in out.strip().split("\n\n")]
+    programs = [r.split("|")[1].strip() for r in tables[0]]
+    assert programs == [
+        "2-2-2 network, floats",
+        "2-2-2 network, 2x2 arrays",
+        "digits MLP, one step (batch 64)",
+    ]
+    graphs = [(r.split("|")[1].strip(), int(r.split("|")[2].replace(",", ""))) for r in tables[1]]
+    assert [g for g, _ in graphs] == ["chain", "chain", "wide", "wide"]
+    for (_, small), (_, large) in (graphs[:2], graphs[2:]):
+        assert 50 <= small < large and 250 <= large <= 400, graphs  # about the sizes asked for

@@ -271,7 +271,7 @@ def test_nn_model_trained_by_a_compiled_step_follows_the_eager_run() -> None:
         for k in eager:
             np.testing.assert_allclose(compiled_params[k], eager[k], rtol=1e-12, atol=1e-14)
     assert len(compiled.programs) == 1
-    assert "np.maximum" in compiled.source and "np.where" in compiled.source
+    assert "np.maximum" in compiled.source and "zero_where" in compiled.source  # relu's mask
 
 
 # -- the cache ----------------------------------------------------------------------
@@ -399,7 +399,7 @@ def _names_in(source: str, program: Any) -> set[str]:
     assert not strings, f"string literals in the source: {strings}"
     known = {"np", "exp", "log", "tanh", "sqrt", "max", "abs", "inf", "nan", "pow_", "sign"}
     known |= {"sigmoid", "softmax", "log_softmax", "logsumexp", "scatter", "setitem"}
-    known |= {"cross_entropy", "erf"}
+    known |= {"cross_entropy", "erf", "zero_where", "zero_unless"}
     assert used <= made | known, f"identifiers the compiler did not make: {used - made - known}"
     return made
 
@@ -643,3 +643,150 @@ def test_a_call_like_the_last_is_checked_leaf_by_leaf() -> None:
         np.testing.assert_array_equal(got, want.data)
         assert got.dtype == want.data.dtype
     assert len(f.programs) == 5
+
+
+# -- the program does no more work than one written by hand ---------------------------
+
+
+def _softmax_step(w: Any, b: Any, x: Any, onehot: Any) -> Any:
+    logits = (x @ w + b).tanh()
+    loss = -(logits.log_softmax(axis=1) * onehot).sum() * (1.0 / x.shape[0])
+    gw, gb = cr.grad(loss, [w, b])
+    return loss, gw, gb, w - 0.1 * gw
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_training_step_is_written_without_redundant_work(dtype: Any) -> None:
+    rng = np.random.default_rng(3)
+    w, b = rng.normal(size=(5, 4)).astype(dtype), rng.normal(size=4).astype(dtype)
+    x = rng.normal(size=(6, 5)).astype(dtype)
+    onehot = np.eye(4, dtype=dtype)[rng.integers(0, 4, 6)]
+    f = cr.compile(_softmax_step)
+    f(w, b, x, onehot)
+    src = f.source
+    # the seed of the backward pass, broadcast by the sum's rule, is a number, not an array
+    arrays = [v for v in f.programs[0].globals.values() if isinstance(v, np.ndarray)]
+    assert arrays == [], f"constant arrays kept by the program: {arrays}"
+    assert "reshape" not in src and "keepdims=True).re" not in src  # a bias's gradient: sum(axis=0)
+    assert ".transpose((1, 0))" not in src and ".T @" in src  # a matrix's transpose reads .T
+    rtol = 1e-12 if dtype == np.float64 else 2e-6
+    for shift in (0.0, 0.25):
+        args = [w + dtype(shift), b, x, onehot]
+        got = f(*args)
+        with cr.enable_grad():
+            leaves = [cr.Tensor(a, requires_grad=True) for a in args[:2]] + [
+                cr.Tensor(a) for a in args[2:]
+            ]
+            want = [t.data for t in _softmax_step(*leaves)]
+        _close(got, want, rtol, f"softmax step {np.dtype(dtype).name}")
+
+
+def test_a_square_s_gradient_has_no_power_of_one() -> None:
+    def fn(w: Any, t: Any) -> Any:
+        err = 0.5 * ((t - w.sigmoid()) ** 2).sum()
+        return err, cr.grad(err, w)
+
+    f = cr.compile(fn)
+    w, t = np.array([0.3, -0.2]), np.array([0.01, 0.99])
+    got = f(w, t)
+    want = fn(cr.Tensor(w, requires_grad=True), cr.Tensor(t))
+    assert "** 1" not in f.source
+    _close([got[0], got[1][0]], [want[0].data, want[1][0].data], 1e-12, "square")
+
+
+def test_a_constant_array_of_one_number_stays_an_array_where_it_shapes_the_result() -> None:
+    x64, x32 = np.array([1.0, -2.0, 3.0]), np.array([1.0, -2.0, 3.0], dtype=np.float32)
+    cases = [
+        (lambda x: x + np.full((2, 3), 2.0), x64),  # it broadcasts x
+        (lambda x: x * np.full(3, 0.5), x32),  # it makes the result float64
+        (lambda x: x * np.array([0.0, -0.0, 0.0]), x64),  # the signs of its zeros differ
+        (lambda x: x - np.full(3, np.nan), x64),
+        (lambda x: np.full(3, -0.0) * x, x64),
+    ]
+    for fn, x in cases:
+        f = cr.compile(lambda x, fn=fn: fn(x) * 1.5)
+        got, want = f(x), fn(cr.Tensor(x, requires_grad=True)).data * 1.5
+        assert got.shape == want.shape and got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+
+
+def test_outputs_are_new_arrays_even_when_an_op_was_the_identity() -> None:
+    x = np.array([1.0, 2.0])
+    k = cr.Tensor([3.0, 4.0]) * 1.0  # a constant: the program's own array
+    f = cr.compile(lambda x: (x * np.ones(2), x**1, k, x.exp(), x.exp() * np.ones(2)))
+    for _ in range(2):
+        outs = f(x)
+        assert all(o is not x for o in outs)
+        assert len({id(o) for o in outs}) == len(outs)
+        for o in outs:
+            o[...] = -1.0  # the caller owns every output
+        np.testing.assert_array_equal(x, [1.0, 2.0])
+    np.testing.assert_array_equal(f(x)[2], [3.0, 4.0])
+
+
+def test_repeated_calls_take_the_quick_way_silently_and_as_eager_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from chainrule.compiler import Program
+
+    runs = []
+    general = Program.__call__
+    monkeypatch.setattr(
+        Program, "__call__", lambda self, leaves: runs.append(1) or general(self, leaves)
+    )
+
+    def fn(x: Any, s: Any) -> Any:
+        y = (x * s).log()  # log of 0 and of a negative: -inf and nan, without a warning
+        return y, 1.0 / s, cr.grad(y.sum(), x)
+
+    f = cr.compile(fn)
+    points = [
+        (np.array([1.0, 2.0]), 2.0),
+        (np.array([0.0, -1.0]), 3.0),
+        (np.array([4.0, 0.5]), 0.0),
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for x, s in points * 2:
+            got = f(x, s)
+            with cr.enable_grad():
+                y, inv, (g,) = fn(cr.Tensor(x, requires_grad=True), cr.Tensor(np.float64(s)))
+            for a, b in zip(func.tree_flatten(got)[0], [y.data, inv.data, g.data]):
+                np.testing.assert_array_equal(a, b)
+    assert len(f.programs) == 1 and len(runs) == 1  # only the tracing call took the long way
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
+def test_a_rule_handing_zero_to_some_elements_selects_exactly_as_where(dtype: Any) -> None:
+    def fn(x: Any, g: Any) -> Any:  # relu's, clip's and maximum's gradients hand out zeros
+        y = (x.relu() * g).sum() + (x.clip(-0.5, 0.5) * g).sum() + (cr.maximum(x, 0.25) * g).sum()
+        return cr.grad(y, x)
+
+    f = cr.compile(fn)
+    x = np.array([[1.0, -2.0, 0.0, 0.3], [0.1, -0.1, 2.0, -3.0]], dtype=dtype)
+    g = np.array([[np.inf, np.nan, -0.0, 2.0], [-np.inf, 1.0, np.nan, -0.0]], dtype=dtype)
+    for sign in (1, -1, 1):
+        (got,) = f(sign * x, g)
+        want = fn(cr.Tensor(sign * x, requires_grad=True), cr.Tensor(g))[0].data
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+    assert "zero_where" in f.source and "zero_unless" in f.source
+
+
+def test_zero_selections_fall_back_to_numpy_where_on_other_operands() -> None:
+    from chainrule.compiler import _zero_unless, _zero_where
+
+    mask = np.array([True, False, True])
+    g = np.array([1.5, -2.0, np.inf])
+    for got, want in [
+        (_zero_where(mask, g), np.where(mask, 0.0, g)),
+        (_zero_unless(mask, g), np.where(mask, g, 0.0)),
+        (_zero_where(mask[:, None], g), np.where(mask[:, None], 0.0, g)),  # broadcasting
+        (_zero_where(mask.astype(float), g), np.where(mask.astype(float), 0.0, g)),  # no bool
+        (_zero_unless(np.bool_(True), np.float64(2.0)), np.where(True, 2.0, 0.0)),  # scalars
+        (_zero_where(mask, np.array([1, 2, 3])), np.where(mask, 0.0, np.array([1, 2, 3]))),
+    ]:
+        assert got.shape == want.shape and got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)

@@ -175,21 +175,34 @@ def chainrule_tensor(p: Problem) -> Run:
     return run
 
 
-def chainrule_compiled(p: Problem) -> Run:
-    """One training step as a compiled program; the loss on one-hot targets (floats)."""
-    import chainrule as cr
+def compiled_step(nlayers: int, activation: str, lr: float) -> Any:
+    """One SGD step of the MLP as a function for ``chainrule.compile``.
 
-    nlayers = len(p.weights) // 2
+    It takes the weights (a list of arrays), a batch and its one-hot targets, and
+    returns the loss, the gradient of W1 and the updated weights: the loss is
+    ``sum(log_softmax(logits) * onehot) * (-1 / batch)``, the maths of the
+    other engines' ``-mean log softmax(logits)[label]``.
+    """
+    import chainrule as cr
 
     def step(params: list[Any], x: Any, onehot: Any) -> Any:
         h = x
         for k in range(nlayers):
             h = h @ params[2 * k] + params[2 * k + 1]
             if k < nlayers - 1:
-                h = h.relu() if p.activation == "relu" else h.tanh()
-        loss = -(h.log_softmax(axis=1) * onehot).sum() * (1.0 / x.shape[0])
+                h = h.relu() if activation == "relu" else h.tanh()
+        loss = (h.log_softmax(axis=1) * onehot).sum() * (-1.0 / x.shape[0])
         grads = cr.grad(loss, params)
-        return loss, grads[0], [w - p.lr * g for w, g in zip(params, grads)]
+        return loss, grads[0], [w - lr * g for w, g in zip(params, grads)]
+
+    return step
+
+
+def chainrule_compiled(p: Problem) -> Run:
+    """One training step as a compiled program; the loss on one-hot targets (floats)."""
+    import chainrule as cr
+
+    step = compiled_step(len(p.weights) // 2, p.activation, p.lr)
 
     def run() -> Outcome:
         compiled = cr.compile(step)  # traced inside the timing (once per batch size)

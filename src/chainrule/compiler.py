@@ -42,6 +42,7 @@ import keyword
 import linecache
 import math
 import os
+import re
 import sys
 import warnings
 from bisect import bisect_right
@@ -136,13 +137,59 @@ def _ones(x: Any, n: Node, other: Any) -> bool:
     )
 
 
+def _uniform(x: Any, n: Node, other: Any) -> float | None:
+    """The number every element of ``x`` holds, when ``x`` is a constant array that may be
+    written as that Python float in ``x <op> other``: the other operand already has the
+    result's shape and dtype, so broadcasting the number gives the same elements, and
+    numpy computes in that dtype either way (the number is exact in it).
+
+    Gradients are full of such arrays: a scalar seed broadcast to a shape by a sum's rule.
+    """
+    if isinstance(x, Tensor):
+        if x._op is not None or x.requires_grad:
+            return None
+        x = x.data
+    dtype = n.data.dtype
+    if not isinstance(x, np.ndarray) or x.size == 0 or x.dtype != dtype or dtype.kind != "f":
+        return None
+    o = _raw(other)
+    if not isinstance(o, np.ndarray) or o.shape != n.data.shape or o.dtype != dtype:
+        return None
+    first = x.flat[0]
+    if first != first:  # nan
+        return float(first) if bool(np.isnan(x).all()) else None
+    if not bool((x == first).all()):
+        return None
+    if first == 0 and bool((np.signbit(x) != np.signbit(first)).any()):  # -0.0 and 0.0
+        return None
+    return float(first)
+
+
+def _bin_array(sym: str, prec: int) -> Callable[..., _E]:
+    """``a <sym> b`` on arrays; a constant array of one number is written as the number."""
+    plain = _bin(sym, prec)
+
+    def emit(c: _Emitter, n: Node, a: list[_E]) -> _E:
+        p, q = n._parents
+        v = _uniform(p, n, q)
+        if v is not None:
+            a = [c.num(v), a[1]]
+        else:
+            v = _uniform(q, n, p)
+            if v is not None:
+                a = [a[0], c.num(v)]
+        return plain(c, n, a)
+
+    return emit
+
+
 def _mul_array(c: _Emitter, n: Node, a: list[_E]) -> _E:
     p, q = n._parents
     if _ones(p, n, q):
         return a[1]
     if _ones(q, n, p):
         return a[0]
-    return _bin("*", MUL)(c, n, a)
+    return _bin_array("*", MUL)(c, n, a)
 
 
 def _pow_float(c: _Emitter, n: Node, a: list[_E]) -> _E:
@@ -155,6 +202,11 @@ def _pow_float(c: _Emitter, n: Node, a: list[_E]) -> _E:
 
 
 def _pow_array(c: _Emitter, n: Node, a: list[_E]) -> _E:
+    base = _raw(n._parents[0])
+    # x ** 1 is x exactly (a square's gradient is full of them)
+    same = np.shape(base) == n.data.shape and np.asarray(base).dtype == n.data.dtype
+    if same and _is_one(n._parents[1]):
+        return a[0]
     return _E(f"{_p(a[0], POW + 1)} ** {_p(a[1], UNARY)}", POW)
 
 
@@ -163,11 +215,37 @@ def _reduce(fn: str) -> Callable[..., _E]:
 
     def emit(c: _Emitter, n: Node, a: list[_E]) -> _E:
         axes, keep = n._ctx
-        extra = [] if axes is None else [f"axis={axes!r}"]
+        extra = [] if axes is None else [f"axis={_axes_text(axes)}"]
         extra += ["keepdims=True"] if keep else []
         return _E(f"{_p(a[0], ATOM)}.{fn}({', '.join(extra)})", ATOM)
 
     return emit
+
+
+def _reshape(c: _Emitter, n: Node, a: list[_E]) -> _E:
+    shape = n.data.shape
+    p = n._parents[0]
+    if isinstance(p, Tensor) and p in c.inline and p._op is not None and p._op.name == "sum":
+        axes, keep = p._ctx
+        if keep:  # a sum that kept its axes, reshaped to drop them: the sum without keepdims
+            kept = p.data.shape
+            dropped = range(len(kept)) if axes is None else [k % len(kept) for k in axes]
+            if tuple(m for k, m in enumerate(kept) if k not in dropped) == shape:
+                inner = c.ref(p._parents[0], p)
+                extra = "" if axes is None else f"axis={_axes_text(axes)}"
+                return _E(f"{_p(inner, ATOM)}.sum({extra})", ATOM)
+    return _E(f"{_p(a[0], ATOM)}.reshape({shape!r})", ATOM)
+
+
+def _transpose(c: _Emitter, n: Node, a: list[_E]) -> _E:
+    if n._ctx == (1, 0):  # a matrix's transpose, as written by hand
+        return _E(f"{_p(a[0], ATOM)}.T", ATOM)
+    return _E(f"{_p(a[0], ATOM)}.transpose({n._ctx!r})", ATOM)
+
+
+def _axes_text(axes: tuple[int, ...]) -> str:
+    """``axis=`` text: one axis as an int, several as a tuple."""
+    return repr(int(axes[0])) if len(axes) == 1 else repr(tuple(int(k) for k in axes))
 
 
 def _norm(c: _Emitter, n: Node, a: list[_E]) -> _E:
@@ -176,8 +254,24 @@ def _norm(c: _Emitter, n: Node, a: list[_E]) -> _E:
     return _E(f"np.sqrt({inner.text})", ATOM)
 
 
+def _is_plus_zero(x: Any) -> bool:
+    """Whether ``x`` is the constant +0 (a number, or a constant Value holding it)."""
+    if isinstance(x, Value) and x._op is None and not x.requires_grad:
+        x = x.data
+    return (x.__class__ is float or x.__class__ is int) and x == 0 and math.copysign(1, x) > 0
+
+
 def _where(c: _Emitter, n: Node, a: list[_E]) -> _E:
-    return _E(f"np.where({c.mask(n._ctx).text}, {a[0].text}, {a[1].text})", ATOM)
+    mask = c.mask(n._ctx).text
+    data = n.data
+    if data.dtype in _BITS and data.ndim > 0 and np.shape(_raw(n._ctx)) == data.shape:
+        # A rule handing 0 to some elements: a bitwise and, not numpy's slower where
+        p, q = n._parents
+        if _is_plus_zero(p) and np.shape(_raw(q)) == data.shape:
+            return _E(f"zero_where({mask}, {a[1].text})", ATOM)
+        if _is_plus_zero(q) and np.shape(_raw(p)) == data.shape:
+            return _E(f"zero_unless({mask}, {a[0].text})", ATOM)
+    return _E(f"np.where({mask}, {a[0].text}, {a[1].text})", ATOM)
 
 
 def _where_float(c: _Emitter, n: Node, a: list[_E]) -> _E:
@@ -196,10 +290,10 @@ Emit = Callable[..., _E]
 #: Each entry gets the emitter (for constants and names), the node (its ctx,
 #: shape and dtype) and its operands' expressions.  None: no Value has that op.
 EMITTERS: dict[str, tuple[Emit | None, Emit]] = {
-    "add": _both(_bin("+", ADD)),
-    "sub": _both(_bin("-", ADD)),
+    "add": (_bin("+", ADD), _bin_array("+", ADD)),
+    "sub": (_bin("-", ADD), _bin_array("-", ADD)),
     "mul": (_mul_float, _mul_array),
-    "div": _both(_bin("/", MUL)),
+    "div": (_bin("/", MUL), _bin_array("/", MUL)),
     "pow": (_pow_float, _pow_array),
     "neg": _both(lambda c, n, a: _E(f"-{_p(a[0], UNARY)}", UNARY)),
     "exp": (_call("exp({0})"), _call("np.exp({0})")),
@@ -227,8 +321,8 @@ EMITTERS: dict[str, tuple[Emit | None, Emit]] = {
     "sum": (None, _reduce("sum")),
     "mean": (None, _reduce("mean")),
     "max": (None, _reduce("max")),
-    "reshape": (None, lambda c, n, a: _E(f"{_p(a[0], ATOM)}.reshape({n.data.shape!r})", ATOM)),
-    "transpose": (None, lambda c, n, a: _E(f"{_p(a[0], ATOM)}.transpose({n._ctx!r})", ATOM)),
+    "reshape": (None, _reshape),
+    "transpose": (None, _transpose),
     "broadcast_to": (
         None,
         lambda c, n, a: _E(f"np.broadcast_to({a[0].text}, {n.data.shape!r})", ATOM),
@@ -407,8 +501,53 @@ def _cross_entropy(
     x: np.ndarray, axis: int, onehot: np.ndarray, coef: Any, per_sample: bool
 ) -> np.ndarray:
     """The loss of :func:`chainrule.nn.functional.cross_entropy` from its logits and targets."""
-    picked = onehot * R.log_softmax(x, axis) * coef
+    picked = onehot * _log_softmax(x, axis) * coef
     return -np.sum(picked, axis=axis) if per_sample else -np.sum(picked)
+
+
+def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    """:func:`chainrule.rules.log_softmax` on an array, for programs: the same operations,
+    without its own silencing of numpy's warnings (a program runs silenced already)."""
+    z = x - R.safe_max(x, (axis,))
+    return z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
+
+
+#: The integer type of each float type's width: a float's bits, for the selections below.
+_BITS = {
+    np.dtype(t): b
+    for t, b in ((np.float64, np.int64), (np.float32, np.int32), (np.float16, np.int16))
+}
+
+
+def _zero_where(mask: Any, g: Any) -> Any:
+    """``np.where(mask, 0.0, g)``, exactly, several times faster on large arrays.
+
+    Where ``mask`` holds, the float's bits are and-ed with 0 (giving +0.0); elsewhere
+    with all ones (giving ``g``'s element, inf and nan included).  numpy's where
+    copies element by element; the and runs as one vectorised loop.
+    """
+    bits = _BITS.get(g.dtype) if g.__class__ is np.ndarray else None
+    if (
+        bits is None
+        or mask.__class__ is not np.ndarray
+        or mask.dtype != bool
+        or mask.shape != g.shape
+    ):
+        return np.where(mask, 0.0, g)
+    return (g.view(bits) & (mask.view(np.int8) - np.int8(1))).view(g.dtype)
+
+
+def _zero_unless(mask: Any, g: Any) -> Any:
+    """``np.where(mask, g, 0.0)``, exactly, as :func:`_zero_where` computes it."""
+    bits = _BITS.get(g.dtype) if g.__class__ is np.ndarray else None
+    if (
+        bits is None
+        or mask.__class__ is not np.ndarray
+        or mask.dtype != bool
+        or mask.shape != g.shape
+    ):
+        return np.where(mask, g, 0.0)
+    return (g.view(bits) & -mask.view(np.int8)).view(g.dtype)
 
 
 def _float_softplus(x: float) -> float:
@@ -425,11 +564,13 @@ _COMMON: dict[str, Any] = {
     "sigmoid": _sigmoid,
     "logsumexp": _logsumexp,
     "softmax": _softmax,
-    "log_softmax": R.log_softmax,
+    "log_softmax": _log_softmax,
     "erf": R.erf,
     "scatter": R.scatter,
     "setitem": _setitem,
     "cross_entropy": _cross_entropy,
+    "zero_where": _zero_where,
+    "zero_unless": _zero_unless,
 }
 #: Python floats, fast; a float op that raises (1/0, exp overflow, log of 0) reruns the
 #: program on numpy float64 scalars, which give IEEE 754's inf and nan as Values do.
@@ -643,6 +784,7 @@ def _user_line() -> str:
 # Emitting a program.
 # ---------------------------------------------------------------------------
 
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _INLINE_DEPTH = 24  # deeper expressions get a line of their own (the parser nests)
 
 
@@ -853,14 +995,28 @@ class _Emitter:
             self.var[n] = name
             lines.append(f"    {name} = {text}{self.comment(n)}")
         outs = [self.ref(o, None).text for o in self.outputs]
+        # An output the program does not own (an argument or a constant it returns as it
+        # is, after x * 1 or x ** 1 became x, or a second output that is another's array)
+        # is copied by the caller, as eager autodiff would give a new array.
+        fresh = {line.split(" = ", 1)[0].strip() for line in lines}
+        owner: dict[str, Any] = {}
+        self.shared = [
+            text not in fresh or owner.setdefault(text, o) is not o
+            for o, text in zip(self.outputs, outs)
+        ]
         ret = outs[0] + "," if len(outs) == 1 else ", ".join(outs)
         args = ", ".join(self.var[p] for p in used_params)
         self.used = [params[p] for p in used_params]
-        return (
+        source = (
             f"def program({args}):\n"
             + "".join(line + "\n" for line in lines)
             + (f"    return {ret}\n")
         )
+        # (constants an op's emitter looked at but did not write, such as a broadcast seed
+        # written as its number, are not kept)
+        words = set(_WORD.findall(source))
+        self.globals = {k: v for k, v in self.globals.items() if k in words}
+        return source
 
     def comment(self, n: Node) -> str:
         """The rule-table formulas behind a backward line, as a trailing comment."""
@@ -918,15 +1074,19 @@ class Program:
         fast = {**_COMMON, **_FAST, **glob}
         exec(code, fast)
         self.fn: Callable[..., tuple[Any, ...]] = fast["program"]
-        careful = {**_COMMON, **_CAREFUL, **glob}
-        exec(code, careful)
-        self.careful: Callable[..., tuple[Any, ...]] = careful["program"]
         # (the fast program's float outputs are Python floats already; the careful one's are not)
         self.build = _builder(out_spec, [k if k != "f" else "" for k in out_kinds])
-        self.build_careful = _builder(out_spec, out_kinds)
+        self.careful = self.fn
+        self.build_careful = self.build
+        if floats:  # only float operations raise, and only they take the careful way
+            careful = {**_COMMON, **_CAREFUL, **glob}
+            exec(code, careful)
+            self.careful = careful["program"]
+            self.build_careful = _builder(out_spec, out_kinds)
         self.identity = used == list(range(n_leaves)) and not wrap
-        #: Checks that a call has this signature and returns its leaves (None: it has not).
-        self.guard = _guard(signature)
+        #: The quick way in: a call with this signature, checked and run in one function
+        #: (it returns _MISS for a call with another signature); None when there is none.
+        self.entry = _entry(self)
 
     def __call__(self, leaves: list[Any]) -> Any:
         """Run the program on the leaves of the arguments, in order; the output pytree."""
@@ -950,6 +1110,13 @@ class Program:
             restore(token)
         return self.build(outs)
 
+    def _rerun(self, leaves: list[Any]) -> Any:
+        """The careful program on a call's leaves (for :func:`_entry`, whose fast one raised)."""
+        args = [leaves[k] for k in self.used]
+        for j in self.wrap:
+            args[j] = np.asarray(args[j], dtype=np.float64)
+        return self._careful(args)
+
     def _careful(self, args: list[Any]) -> Any:
         """The program on numpy float64 scalars: IEEE 754's inf and nan where floats raise."""
         with np.errstate(all="ignore"):
@@ -960,10 +1127,12 @@ class Program:
         return f"Program(signature={self.signature!r})"
 
 
-def _builder(spec: Spec, kinds: list[str]) -> Callable[[Sequence[Any]], Any]:
-    """A function putting a program's outputs into ``spec``'s pytree (written once, not walked)."""
+_BUILD_NAMES: dict[str, Any] = {"float": float, "asarray": np.asarray, "array": np.array}
+
+
+def _build_text(spec: Spec, kinds: list[str], const: Callable[[Any], str]) -> str:
+    """An expression putting a program's outputs ``o`` into ``spec``'s pytree."""
     count = iter(range(len(kinds)))
-    keys: dict[str, Any] = {"float": float, "asarray": np.asarray, "array": np.array}
     convert = {"f": "float", "a": "asarray", "copy": "array", "": ""}
 
     def text(s: Spec) -> str:
@@ -971,30 +1140,58 @@ def _builder(spec: Spec, kinds: list[str]) -> Callable[[Sequence[Any]], Any]:
             i = next(count)
             return f"{convert[kinds[i]]}(o[{i}])"
         if s[0] == "dict":
-            name = f"k{len(keys)}"
-            keys[name] = tuple(s[1])
-            return f"dict(zip({name}, ({''.join(text(c) + ', ' for c in s[2])})))"
+            return f"dict(zip({const(tuple(s[1]))}, ({''.join(text(c) + ', ' for c in s[2])})))"
         inner = "".join(text(c) + ", " for c in s[1])
         return f"[{inner}]" if s[0] == "list" else f"({inner})"
 
-    exec(f"def build(o):\n    return {text(spec)}\n", keys)
+    return text(spec)
+
+
+def _builder(spec: Spec, kinds: list[str]) -> Callable[[Sequence[Any]], Any]:
+    """A function putting a program's outputs into ``spec``'s pytree (written once, not walked)."""
+    keys = dict(_BUILD_NAMES)
+
+    def const(x: Any) -> str:
+        name = f"k{len(keys)}"
+        keys[name] = x
+        return name
+
+    exec(f"def build(o):\n    return {_build_text(spec, kinds, const)}\n", keys)
     built: Callable[[Sequence[Any]], Any] = keys["build"]
     return built
 
 
-def _guard(signature: Any) -> Callable[..., list[Any] | None] | None:
-    """A function of the arguments returning their leaves when the call has ``signature``.
+#: What an entry returns for a call whose signature is not its program's.
+_MISS: Any = object()
 
-    It is what :func:`_walk` computes, written out for one signature: a chain of
-    class, length, shape and dtype tests, without building the signature and
-    hashing it.  Anything it does not recognise (an int for a float, a Value, a
-    dtype object that is not numpy's own) returns None, and the call takes the
-    general way.  None when the signature holds arguments passed by value or
-    keywords (their values would have to be compared).
+
+def _entry(program: Program) -> Callable[..., Any] | None:
+    """A function of the arguments that runs ``program`` when the call has its signature.
+
+    The guard is what :func:`_walk` computes, written out for one signature: a
+    chain of class, length, shape and dtype tests, without building the
+    signature and hashing it.  Anything it does not recognise (an int for a
+    float, a Value, a dtype object that is not numpy's own) returns ``_MISS``,
+    and the call takes the general way.  When the tests pass, the program's
+    arguments are picked from the leaves, numpy's warnings are turned off
+    around an array program, and the outputs are put into their pytree, all
+    in the one function (what :meth:`Program.__call__` does in several).
+    None when the signature holds arguments passed by value or keywords
+    (their values would have to be compared).
     """
+    signature = program.signature
     tests: list[str] = []
     leaves: list[str] = []
-    consts: dict[str, Any] = {"ndarray": np.ndarray}
+    consts: dict[str, Any] = {
+        "ndarray": np.ndarray,
+        "program": program.fn,
+        "careful": program._rerun,
+        "silence": silence,
+        "restore": restore,
+        "float64": np.float64,
+        "MISS": _MISS,
+        **_BUILD_NAMES,
+    }
 
     def const(x: Any) -> str:
         name = f"k{len(consts)}"
@@ -1034,14 +1231,44 @@ def _guard(signature: Any) -> Callable[..., list[Any] | None] | None:
     if not all(part(p, n) for p, n in zip(signature, names)):
         return None
     test = " and ".join(tests) or "True"
+    if program.identity:
+        args = "*l"
+    else:
+        picked = [f"l[{k}]" for k in program.used]
+        for j in program.wrap:  # a number that ran as a 0-d array is passed as one
+            picked[j] = f"asarray({picked[j]}, dtype=float64)"
+        args = ", ".join(picked)
+    kinds = [k if k != "f" else "" for k in program.out_kinds]
+    build = _build_text(program.out_spec, kinds, const)
+    # (only float operations raise, and the careful program gives IEEE 754's inf and nan)
+    failed = "return careful(l)" if program.floats else "raise"
+    if program.arrays:
+        run = (
+            "        t = silence()\n"
+            "        try:\n"
+            f"            o = program({args})\n"
+            "        except (ArithmeticError, ValueError):\n"
+            f"            {failed}\n"
+            "        finally:\n"
+            "            restore(t)\n"
+        )
+    else:
+        run = (
+            "        try:\n"
+            f"            o = program({args})\n"
+            "        except (ArithmeticError, ValueError):\n"
+            f"            {failed}\n"
+        )
     source = (
-        f"def guard({', '.join(names)}):\n"
+        f"def entry({', '.join(names)}):\n"
         f"    if {test}:\n"
-        f"        return [{', '.join(leaves)}]\n"
-        "    return None\n"
+        f"        l = [{', '.join(leaves)}]\n"
+        f"{run}"
+        f"        return {build}\n"
+        "    return MISS\n"
     )
     exec(source, consts)
-    made: Callable[..., list[Any] | None] = consts["guard"]
+    made: Callable[..., Any] = consts["entry"]
     return made
 
 
@@ -1152,9 +1379,9 @@ class Compiled:
         self._cache: OrderedDict[Any, Program] = OrderedDict()
         self._last: Program | None = None
         self._last_key: Any = None
-        #: The last program, its guard (see :func:`_guard`) and how many arguments it takes,
-        #: as one tuple, so a call on another thread never pairs one's guard with another.
-        self._quick: tuple[int, Callable[..., list[Any] | None], Program] | None = None
+        #: How many arguments the last program takes and its entry (see :func:`_entry`), as
+        #: one tuple, so a call on another thread never pairs one's count with another.
+        self._quick: tuple[int, Callable[..., Any]] | None = None
         self._changes: dict[int, int] = {}
         self._warned = False
         self.name = getattr(fn, "__name__", "fn")
@@ -1188,9 +1415,9 @@ class Compiled:
             return self.fn(*args, **kwargs)
         quick = self._quick
         if quick is not None and len(args) == quick[0] and not kwargs:
-            found = quick[1](*args)  # the quick way: a call with the last call's signature
-            if found is not None:
-                return quick[2](found)
+            out = quick[1](*args)  # the quick way: a call with the last call's signature
+            if out is not _MISS:
+                return out
         leaves: list[Any] = []
         signature: Any = None
         if not self.static and not kwargs:  # the usual call: every argument a pytree of numbers
@@ -1207,8 +1434,8 @@ class Compiled:
             self._cache.move_to_end(signature)
         if self._last is not program:
             self._last = program
-            guard = program.guard
-            self._quick = None if guard is None else (len(args), guard, program)
+            entry = program.entry
+            self._quick = None if entry is None else (len(args), entry)
         return program(leaves)
 
     def _signature(self, args: tuple[Any, ...], kwargs: dict[str, Any], leaves: list[Any]) -> Any:
@@ -1292,6 +1519,10 @@ class Compiled:
         params = [n if isinstance(n, Node) else Tensor(0.0) for n in nodes]
         emitter = _Emitter(tracer, params, outs)
         source = emitter.emit()
+        out_kinds = [
+            "copy" if kind == "a" and shared else kind
+            for kind, shared in zip(out_kinds, emitter.shared)
+        ]
         filename = f"<chainrule.compile {self.name} #{len(self._cache) + 1}>"
         if arrays:  # a number that ran as a 0-d array is passed as one
             emitter.wrap = [j for j, k in enumerate(emitter.used) if kinds[k] == "f"]
