@@ -416,6 +416,18 @@ def _traced(x: Any) -> bool:
     return isinstance(x, Node) and (x.requires_grad or x._op is not None)
 
 
+def _adopt(out: Node, op: Op, parents: tuple[Any, ...], ctx: Any = None) -> None:
+    """Make ``out``, computed from traced ``parents`` outside the graph, a node of ``op``.
+
+    It requires grad, so that what is computed from it (``(x > 0) * 2.0``,
+    ``x.detach() * y``) is recorded too, instead of kept as this call's numbers;
+    ``op`` gives its operands what they are owed (a mask, a detach or an index:
+    a constant 0).
+    """
+    out._op, out._parents, out._ctx = op, parents, ctx
+    out.requires_grad = True
+
+
 def _pseudo(
     like: Node, data: Any, op: Op, parents: tuple[Any, ...], ctx: Any = None, grad: bool = True
 ) -> Any:
@@ -695,33 +707,23 @@ class _Tracer:
         """A where of constants by a traced condition: recorded, so the program recomputes it."""
         m = self.masks.get(id(cond))
         if m is not None and m[0] is cond and not out.requires_grad:
-            out.requires_grad = True
-            out._op, out._parents, out._ctx = R.WHERE, (a, b), cond
-
-    def derived(self, out: Node, op: Op, x: Node, ctx: Any = None) -> None:
-        """A value computed from ``x`` outside the graph (``detach``, ``argmax``): recorded.
-
-        It requires grad, as a mask does, so that what is computed from it is
-        recorded too; its op hands ``x`` a constant 0.
-        """
-        if _traced(x):
-            out._op, out._parents, out._ctx = op, (x,), ctx
-            out.requires_grad = True
+            _adopt(out, R.WHERE, (a, b), cond)
 
     def detach(self, out: Node, x: Node) -> None:
-        self.derived(out, DETACH, x)
+        """``x.detach()``: recorded, so the program recomputes it (with no gradient)."""
+        if _traced(x):
+            _adopt(out, DETACH, (x,))
 
     def arg_index(self, out: Tensor, x: Tensor, name: str, axis: Any, keep: bool) -> None:
-        self.derived(out, ARG_INDEX, x, (name, axis, keep))
+        """``x.argmax(...)``/``argmin``: recorded, so the program recomputes the index."""
+        if _traced(x):
+            _adopt(out, ARG_INDEX, (x,), (name, axis, keep))
 
     def compare(self, out: Tensor, sym: str, a: Any, b: Any) -> None:
-        if not (_traced(a) or _traced(b)):
-            return
-        out._op, out._parents, out._ctx = MASK, (a, b), sym
-        # Recorded like sign: arithmetic on the mask ((x > 0) * 2.0) must be recorded
-        # too, or the program would keep this call's mask as a constant.
-        out.requires_grad = True
-        self.masks[id(out.data)] = (out.data, out)
+        """``a <sym> b`` written by the traced function: recorded as a mask node."""
+        if _traced(a) or _traced(b):
+            _adopt(out, MASK, (a, b), sym)
+            self.masks[id(out.data)] = (out.data, out)
 
     def mask(self, kind: str, a: Any, b: Any) -> Any:
         """:func:`chainrule.rules.compare` (or ``sign``, kind "sign") on nodes: a mask node."""
